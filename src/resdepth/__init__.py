@@ -1,0 +1,54 @@
+"""resdepth: residual networks for small images, with fast batch augmentations and training.
+
+Examples:
+    >>> import resdepth
+    >>> net = resdepth.presets.resnet40()
+    >>> resdepth.count_parameters(net)
+    4994730
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import presets
+from .models import (
+    BasicBlock,
+    Bottleneck,
+    LayerRow,
+    ModelSummary,
+    ResidualBlock,
+    ResNet,
+    WidthFit,
+    count_parameters,
+    depth,
+    fit_widths,
+    get_model,
+    list_models,
+    register_model,
+    resnet_num_parameters,
+    summary,
+)
+
+try:
+    __version__ = version("resdepth")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "LayerRow",
+    "ModelSummary",
+    "ResNet",
+    "ResidualBlock",
+    "WidthFit",
+    "__version__",
+    "count_parameters",
+    "depth",
+    "fit_widths",
+    "get_model",
+    "list_models",
+    "presets",
+    "register_model",
+    "resnet_num_parameters",
+    "summary",
+]

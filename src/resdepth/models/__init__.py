@@ -1,0 +1,34 @@
+"""Models: residual blocks, the ResNet factory, presets, registry and sizing tools."""
+
+from . import presets
+from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
+from .presets import resnet10, resnet18, resnet40, resnet102
+from .registry import get_model, get_model_builder, list_models, register_model
+from .resnet import ResNet
+from .sizing import WidthFit, count_parameters, depth, fit_widths, resnet_num_parameters
+from .summary import LayerRow, ModelSummary, summary
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "LayerRow",
+    "ModelSummary",
+    "Projection",
+    "ResNet",
+    "ResidualBlock",
+    "WidthFit",
+    "count_parameters",
+    "depth",
+    "fit_widths",
+    "get_model",
+    "get_model_builder",
+    "list_models",
+    "presets",
+    "register_model",
+    "resnet10",
+    "resnet18",
+    "resnet40",
+    "resnet102",
+    "resnet_num_parameters",
+    "summary",
+]

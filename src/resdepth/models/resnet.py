@@ -1,0 +1,177 @@
+"""The ResNet factory: a CIFAR stem, any number of residual stages, a linear head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .blocks import BasicBlock, NormLayer, ResidualBlock
+
+__all__ = ["ResNet"]
+
+
+def _check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must not be empty")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must hold positive integers, got {list(values)!r}")
+    return tuple(values)
+
+
+def _check_positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_block(block: object) -> type[ResidualBlock]:
+    if not (isinstance(block, type) and issubclass(block, ResidualBlock)):
+        raise ValueError(
+            "block must be a ResidualBlock subclass such as BasicBlock or Bottleneck, "
+            f"got {block!r}"
+        )
+    return block
+
+
+class ResNet(nn.Module):
+    """A residual network for small images, built stage by stage.
+
+    The stem is a stride-1 ``kernel_size`` convolution with norm and ReLU and no
+    max-pool (the CIFAR stem).  Stage ``i`` stacks ``layers[i]`` blocks of width
+    ``widths[i]``; the first stage keeps the resolution and every later stage
+    halves it.  Global average pooling, a flatten and a linear layer make the head.
+
+    Args:
+        block: the residual block class (:class:`BasicBlock` or :class:`Bottleneck`).
+        layers: blocks per stage; one entry per stage, at least one stage.
+        widths: width of each stage (a block's output has ``width * block.expansion``
+            channels); the stem outputs ``widths[0]`` channels.
+        num_classes: outputs of the linear head.
+        in_channels: channels of the input images.
+        kernel_size: odd kernel size of the stem and of the main-path convolutions.
+        skip_kernel_size: odd kernel size of projection shortcuts.
+        zero_init_residual: start each block's last norm at zero, so that every
+            block begins as the identity (Goyal et al., 2017).
+        norm_layer: callable building the norm layer for a channel count
+            (default :class:`torch.nn.BatchNorm2d`).
+
+    Shape:
+        - Input: :math:`(B, C_{in}, H, W)`
+        - Output: :math:`(B, num\\_classes)`
+
+    Examples:
+        >>> import torch
+        >>> from resdepth import ResNet, BasicBlock
+        >>> net = ResNet(BasicBlock, layers=(1, 1), widths=(8, 16), num_classes=3)
+        >>> net(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        block: type[ResidualBlock] = BasicBlock,
+        layers: Sequence[int] = (2, 2, 2, 2),
+        widths: Sequence[int] = (64, 128, 256, 512),
+        num_classes: int = 10,
+        in_channels: int = 3,
+        kernel_size: int = 3,
+        skip_kernel_size: int = 1,
+        zero_init_residual: bool = False,
+        norm_layer: NormLayer | None = None,
+    ) -> None:
+        super().__init__()
+        block = _check_block(block)
+        layers = _check_positive_ints("layers", layers)
+        widths = _check_positive_ints("widths", widths)
+        if len(layers) != len(widths):
+            raise ValueError(
+                f"layers and widths must have the same length, got {len(layers)} and {len(widths)}"
+            )
+        _check_positive_int("num_classes", num_classes)
+        _check_positive_int("in_channels", in_channels)
+        for name, k in (("kernel_size", kernel_size), ("skip_kernel_size", skip_kernel_size)):
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+                raise ValueError(f"{name} must be a positive odd integer, got {k!r}")
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d
+        elif not callable(norm_layer):
+            raise ValueError(f"norm_layer must be callable, got {norm_layer!r}")
+
+        self.block = block
+        self.layers = layers
+        self.widths = widths
+        self.num_classes = num_classes
+        self.kernel_size = kernel_size
+        self.skip_kernel_size = skip_kernel_size
+
+        self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size, 1, kernel_size // 2, bias=False)
+        self.bn1 = norm_layer(widths[0])
+        channels = widths[0]
+        self.stage_names: tuple[str, ...] = tuple(f"layer{i + 1}" for i in range(len(layers)))
+        for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
+            stride = 1 if i == 0 else 2
+            blocks = []
+            for j in range(count):
+                blocks.append(
+                    block(
+                        channels,
+                        width,
+                        stride if j == 0 else 1,
+                        kernel_size,
+                        skip_kernel_size,
+                        norm_layer,
+                    )
+                )
+                channels = width * block.expansion
+            self.add_module(self.stage_names[i], nn.Sequential(*blocks))
+        self.num_features = channels
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(channels, num_classes)
+        self._init_weights(zero_init_residual)
+
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        # As torchvision's ResNet: He (fan_out) init for convs, unit-scale norms,
+        # PyTorch's default init for the linear head.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, ResidualBlock):
+                    norm = m.last_norm()
+                    if getattr(norm, "weight", None) is not None:
+                        nn.init.constant_(norm.weight, 0)
+
+    @property
+    def stages(self) -> list[nn.Sequential]:
+        """The residual stages in forward order (``layer1``, ``layer2``, ...)."""
+        return [getattr(self, name) for name in self.stage_names]
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Stem and stages: the feature map before pooling."""
+        x = F.relu(self.bn1(self.conv1(x)))
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward_head(self, x: Tensor) -> Tensor:
+        """Pooling, flatten and the linear classifier."""
+        return self.fc(self.flatten(self.avgpool(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def extra_repr(self) -> str:
+        return (
+            f"block={self.block.__name__}, layers={list(self.layers)}, "
+            f"widths={list(self.widths)}, num_classes={self.num_classes}"
+        )

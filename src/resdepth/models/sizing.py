@@ -1,0 +1,207 @@
+"""Sizing networks: parameter counts, the paper's depth, and width fitting under a budget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from torch import nn
+
+from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
+from .resnet import _check_block, _check_positive_int, _check_positive_ints
+
+__all__ = ["count_parameters", "depth", "resnet_num_parameters", "fit_widths", "WidthFit"]
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters in ``model`` (only those with ``requires_grad`` by default).
+
+    Examples:
+        >>> from torch import nn
+        >>> from resdepth import count_parameters
+        >>> count_parameters(nn.Linear(3, 2))
+        8
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def depth(model: nn.Module) -> int:
+    """Weighted layers in the paper's sense: the stem, main-path convolutions and the head.
+
+    Every ``Conv2d`` and ``Linear`` counts except those of projection shortcuts,
+    so the presets give 10, 40 and 102.
+
+    Examples:
+        >>> from resdepth import depth, presets
+        >>> depth(presets.resnet102())
+        102
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    in_shortcut = {id(m) for p in model.modules() if isinstance(p, Projection) for m in p.modules()}
+    return sum(
+        1
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in in_shortcut
+    )
+
+
+def _conv(cin: int, cout: int, k: int) -> int:
+    return cin * cout * k * k
+
+
+def _block_parameters(
+    block: type[ResidualBlock], cin: int, width: int, stride: int, k: int, sk: int
+) -> int:
+    # Parameters of one block with BatchNorm (2 per channel) and bias-free convs.
+    cout = width * block.expansion
+    if block is BasicBlock:
+        total = _conv(cin, width, k) + _conv(width, width, k) + 4 * width
+    elif block is Bottleneck:
+        total = _conv(cin, width, 1) + _conv(width, width, k) + _conv(width, cout, 1)
+        total += 4 * width + 2 * cout
+    else:
+        raise ValueError(f"no closed-form count for block {block.__name__}")
+    if stride != 1 or cin != cout:
+        total += _conv(cin, cout, sk) + 2 * cout
+    return total
+
+
+def resnet_num_parameters(
+    layers: Sequence[int],
+    widths: Sequence[int],
+    block: type[ResidualBlock] = BasicBlock,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    kernel_size: int = 3,
+    skip_kernel_size: int = 1,
+) -> int:
+    """Parameters of ``ResNet(block, layers, widths, ...)`` with BatchNorm, without building it.
+
+    Examples:
+        >>> from resdepth import resnet_num_parameters
+        >>> resnet_num_parameters((5, 7, 4, 3), (32, 64, 128, 256))
+        4994730
+    """
+    block = _check_block(block)
+    layers = _check_positive_ints("layers", layers)
+    widths = _check_positive_ints("widths", widths)
+    if len(layers) != len(widths):
+        raise ValueError("layers and widths must have the same length")
+    total = _conv(in_channels, widths[0], kernel_size) + 2 * widths[0]
+    channels = widths[0]
+    for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
+        for j in range(count):
+            stride = 2 if (i > 0 and j == 0) else 1
+            total += _block_parameters(
+                block, channels, width, stride, kernel_size, skip_kernel_size
+            )
+            channels = width * block.expansion
+    return total + channels * num_classes + num_classes
+
+
+@dataclass(frozen=True)
+class WidthFit:
+    """The result of :func:`fit_widths`.
+
+    Attributes:
+        layers: blocks per stage, as given.
+        widths: the fitted width of each stage.
+        num_parameters: trainable parameters of that network.
+        scale: the smallest factor on ``base_widths`` that gives ``widths``.
+    """
+
+    layers: tuple[int, ...]
+    widths: tuple[int, ...]
+    num_parameters: int
+    scale: float
+
+
+def _widths_at(base: Sequence[int], scale: Fraction, multiple_of: int) -> tuple[int, ...]:
+    # Nearest multiple, halves up, never below one multiple.  Exact fractions keep
+    # the step points themselves on the wider side of each step.
+    half = Fraction(1, 2)
+    return tuple(multiple_of * max(1, math.floor(b * scale / multiple_of + half)) for b in base)
+
+
+def fit_widths(
+    layers: Sequence[int],
+    max_params: int,
+    base_widths: Sequence[int] = (16, 32, 64, 128),
+    block: type[ResidualBlock] = BasicBlock,
+    num_classes: int = 10,
+    multiple_of: int = 8,
+) -> WidthFit:
+    """The widest network of a given shape whose parameter count stays within a budget.
+
+    Widths are ``base_widths`` times one common factor ``s``, each rounded to the
+    nearest multiple of ``multiple_of`` (halves up, at least one multiple).  As
+    ``s`` grows the widths change only at finitely many step points; the result is
+    the last step whose network has at most ``max_params`` parameters, so moving to
+    the next step (any wider network of this family) exceeds the budget.  Counts are
+    in closed form (BatchNorm, bias-free convs, a linear head on ``num_classes``),
+    so no network is built.
+
+    Args:
+        layers: blocks per stage.
+        max_params: the parameter budget (inclusive).
+        base_widths: the width ratios between stages; one entry per stage.
+        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        num_classes: outputs of the head.
+        multiple_of: widths are multiples of this (8 suits tensor cores).
+
+    Raises:
+        ValueError: on bad arguments, or when even the narrowest network
+            (every width ``multiple_of``) exceeds ``max_params``.
+
+    Examples:
+        >>> from resdepth import fit_widths
+        >>> fit = fit_widths((5, 7, 4, 3), 5_000_000, base_widths=(32, 64, 128, 256))
+        >>> fit.widths, fit.num_parameters
+        ((32, 64, 128, 256), 4994730)
+    """
+    layers = _check_positive_ints("layers", layers)
+    base = _check_positive_ints("base_widths", base_widths)
+    if len(base) != len(layers):
+        raise ValueError(
+            f"base_widths must have one entry per stage ({len(layers)}), got {len(base)}"
+        )
+    _check_positive_int("max_params", max_params)
+    _check_positive_int("multiple_of", multiple_of)
+
+    def params(widths: tuple[int, ...]) -> int:
+        return resnet_num_parameters(layers, widths, block=block, num_classes=num_classes)
+
+    narrowest = _widths_at(base, Fraction(0), multiple_of)
+    if params(narrowest) > max_params:
+        raise ValueError(
+            f"max_params={max_params} is below the narrowest network {narrowest} "
+            f"({params(narrowest)} parameters)"
+        )
+    # Grow an upper bound on the scale, then list every step point below it:
+    # stage i widens where b_i * s / multiple_of crosses j + 1/2.
+    high = Fraction(1)
+    while params(_widths_at(base, high, multiple_of)) <= max_params:
+        high *= 2
+    steps = sorted(
+        {Fraction(0)}
+        | {
+            Fraction(2 * j + 1, 2) * multiple_of / b
+            for b in base
+            for j in range(1, math.floor(b * high / multiple_of + Fraction(1, 2)) + 1)
+        }
+    )
+    # Counts never fall as the scale grows: binary search for the last step that fits.
+    lo, hi = 0, len(steps)  # steps[lo] fits; steps[hi:] (if any) do not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if params(_widths_at(base, steps[mid], multiple_of)) <= max_params:
+            lo = mid
+        else:
+            hi = mid
+    widths = _widths_at(base, steps[lo], multiple_of)
+    return WidthFit(layers, widths, params(widths), float(steps[lo]))
