@@ -1,0 +1,94 @@
+"""Shared helpers of the benchmark scripts: timing, machine facts, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What a reader needs to compare numbers: CPU or GPU, threads, versions."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    for package in ("torchvision", "kornia"):
+        try:
+            info[package] = __import__(package).__version__
+        except ImportError:
+            info[package] = None
+    return info
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def throughput(
+    fn: Callable[[], object],
+    items_per_call: int,
+    device: torch.device,
+    min_seconds: float = 1.0,
+    warmup: int = 3,
+    max_calls: int = 10_000,
+) -> float:
+    """Items per second of ``fn``, timed over at least ``min_seconds`` after warm-up."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    calls = 0
+    start = time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        if calls % 5 == 0 or calls >= max_calls:
+            synchronize(device)
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds or calls >= max_calls:
+                return items_per_call * calls / elapsed
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [
+        [f"{c:,.0f}" if isinstance(c, float) and c >= 100 else str(c) for c in r] for r in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        print(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def write_json(path: str | os.PathLike[str] | None, payload: dict[str, Any]) -> None:
+    if path is None:
+        return
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def pick_device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,0 +1,152 @@
+"""Throughput of the ResNet40-FT augmentation stack: per-sample torchvision, kornia, resdepth.
+
+The stack is the paper's: horizontal flip, RandomCrop(32, padding=4),
+RandomAffine(10, (0.1, 0.1), (0.9, 1.1), 10), to float, normalise, then CutMix
+(alpha 1, p 0.5 per batch).  Images are random uint8 CIFAR-sized tensors (PIL
+images for the per-sample pipeline, made before timing: decoding is not measured).
+
+    python benchmarks/transforms.py --threads 1 --batch-sizes 128 512 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, pick_device, print_table, throughput, write_json  # noqa: E402
+
+from resdepth import transforms as T  # noqa: E402
+
+
+def per_sample_pipeline(batch: int) -> Callable[[], object]:
+    """The paper's pipeline: torchvision transforms on one PIL image at a time, then CutMix."""
+    from PIL import Image
+    from torchvision import transforms as tv
+
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(batch)
+    ]
+    labels = torch.randint(0, 10, (batch,))
+    pipeline = tv.Compose(
+        [
+            tv.RandomHorizontalFlip(),
+            tv.RandomCrop(32, padding=4),
+            tv.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10),
+            tv.ToTensor(),
+            tv.Normalize(T.CIFAR10_MEAN, T.CIFAR10_STD),
+        ]
+    )
+
+    def run() -> object:
+        x = torch.stack([pipeline(img) for img in images])
+        y = labels
+        if np.random.rand() < 0.5:  # the paper's CutMix, as written in its training loop
+            lam = np.random.beta(1.0, 1.0)
+            index = torch.randperm(x.size(0))
+            h, w = x.shape[2:]
+            cut = np.sqrt(1.0 - lam)
+            cw, ch = int(w * cut), int(h * cut)
+            cx, cy = np.random.randint(w), np.random.randint(h)
+            x1, x2 = np.clip(cx - cw // 2, 0, w), np.clip(cx + cw // 2, 0, w)
+            y1, y2 = np.clip(cy - ch // 2, 0, h), np.clip(cy + ch // 2, 0, h)
+            x[:, :, y1:y2, x1:x2] = x[index, :, y1:y2, x1:x2]
+            y = (labels, labels[index], 1 - ((x2 - x1) * (y2 - y1) / (w * h)))
+        return x, y
+
+    return run
+
+
+def kornia_pipeline(batch: int, device: torch.device) -> Callable[[], object] | None:
+    try:
+        import kornia.augmentation as K
+    except ImportError:
+        return None
+    x = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
+    mean = torch.tensor(T.CIFAR10_MEAN, device=device)
+    std = torch.tensor(T.CIFAR10_STD, device=device)
+    aug = torch.nn.Sequential(
+        K.RandomHorizontalFlip(),
+        K.RandomCrop((32, 32), padding=4),
+        K.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10),
+        K.Normalize(mean, std),
+    ).to(device)
+    try:  # kornia >= 0.8 can compute lambda as the CutMix paper does
+        cutmix = K.RandomCutMixV2(num_mix=1, p=0.5, use_correct_lambda=True).to(device)
+    except TypeError:
+        cutmix = K.RandomCutMixV2(num_mix=1, p=0.5).to(device)
+
+    def run() -> object:
+        out = aug(x.float().div_(255))
+        return cutmix(out, labels)
+
+    return run
+
+
+def resdepth_pipeline(batch: int, device: torch.device) -> Callable[[], object]:
+    x = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
+    pipeline = T.Compose(
+        [
+            T.ToFloat(),
+            T.RandomHorizontalFlip(),
+            T.RandomCrop(32, padding=4),
+            T.RandomAffine(10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10),
+            T.Normalize(T.CIFAR10_MEAN, T.CIFAR10_STD),
+        ]
+    ).to(device)
+    cutmix = T.CutMix(alpha=1.0, p=0.5, num_classes=10)
+
+    def run() -> object:
+        return cutmix(pipeline(x), labels)
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
+    parser.add_argument("--skip-per-sample", action="store_true")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    rows, results = [], []
+    for batch in args.batch_sizes:
+        entry: dict[str, float | int | None] = {"batch": batch}
+        entry["resdepth"] = throughput(
+            resdepth_pipeline(batch, device), batch, device, args.seconds
+        )
+        kornia = kornia_pipeline(batch, device)
+        entry["kornia"] = throughput(kornia, batch, device, args.seconds) if kornia else None
+        per_sample = None
+        if not args.skip_per_sample and device.type == "cpu":
+            per_sample = throughput(per_sample_pipeline(batch), batch, device, args.seconds)
+        entry["torchvision_per_sample"] = per_sample
+        results.append(entry)
+
+        ours = entry["resdepth"]
+        for name in ("resdepth", "kornia", "torchvision_per_sample"):
+            value = entry[name]
+            speedup = "" if name == "resdepth" else (f"{ours / value:.1f}x" if value else "-")
+            rows.append([batch, name, value if value is not None else "not run", speedup])
+    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
+    print_table(["batch", "pipeline", "images/s", "resdepth is"], rows)
+    payload = {"benchmark": "transforms", "machine": machine_info(device), "results": results}
+    write_json(args.json, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Sphinx configuration for the resdepth documentation."""
+
+from __future__ import annotations
+
+from importlib.metadata import version as _version
+
+project = "resdepth"
+author = "The resdepth developers"
+copyright = "2026, The resdepth developers"
+release = _version("resdepth")
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+]
+autosummary_generate = True
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_typehints = "description"
+autodoc_member_order = "bysource"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "torch": ("https://docs.pytorch.org/docs/stable", None),
+}
+# The build must work without network: intersphinx inventories are optional.
+intersphinx_disabled_reftypes = ["*"]
+nitpicky = False
+exclude_patterns = ["_build"]
+html_theme = "furo"
+html_title = "resdepth"
+html_static_path = ["_static"]

@@ -1,0 +1,33 @@
+"""Batch transforms that run on whole ``(B, C, H, W)`` batches on their device.
+
+Each sample gets its own random parameters; drawing parameters
+(``generate_parameters``) is separate from applying them (``apply``), so any call
+can be replayed exactly.
+"""
+
+from ._base import BatchTransform, Params
+from .compose import Compose
+from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip, affine_matrix
+from .intensity import CIFAR10_MEAN, CIFAR10_STD, Normalize, ToFloat
+from .losses import SoftTargetCrossEntropy, soft_target_cross_entropy
+from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
+
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "BatchTransform",
+    "Compose",
+    "CutMix",
+    "MixUp",
+    "Normalize",
+    "Params",
+    "RandomAffine",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "SoftTargetCrossEntropy",
+    "ToFloat",
+    "affine_matrix",
+    "sample_beta",
+    "soft_target_cross_entropy",
+    "to_soft_targets",
+]

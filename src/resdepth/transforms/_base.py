@@ -1,0 +1,135 @@
+"""The batch-transform protocol and the checks every transform shares.
+
+A transform draws its random parameters in :meth:`BatchTransform.generate_parameters`
+and applies them in :meth:`BatchTransform.apply`, so that a call can be replayed
+exactly (the pattern of kornia's augmentations).  Parameters are tensors on the
+images' device: drawing them needs no host-device synchronisation.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["BatchTransform", "Params"]
+
+Params = dict[str, Tensor]
+
+
+def check_images(x: object, name: str = "x") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be a 4-D batch (B, C, H, W), got shape {tuple(x.shape)}")
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"{name} must hold uint8 or floating point values, got {x.dtype}")
+    return x
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"generator is on {generator.device} but the images are on {device}; "
+            "create it with torch.Generator(device=images.device)"
+        )
+
+
+def check_probability(name: str, p: float) -> float:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def check_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_range(
+    name: str,
+    value: float | Sequence[float],
+    *,
+    symmetric: bool,
+    minimum: float | None = None,
+) -> tuple[float, float]:
+    """A number ``v`` means ``(-v, v)`` when ``symmetric``; a pair is taken as is."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if not symmetric:
+            raise ValueError(f"{name} must be a (min, max) pair, got {value!r}")
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative when given as one number, got {value}")
+        low, high = -float(value), float(value)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        low, high = (check_number(name, v) for v in value)
+    else:
+        raise ValueError(f"{name} must be a number or a (min, max) pair, got {value!r}")
+    if low > high:
+        raise ValueError(f"{name} must have min <= max, got {value!r}")
+    if minimum is not None and low < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return low, high
+
+
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """channels_last when ``x`` is laid out that way (and not also plain contiguous)."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def uniform(
+    shape: Sequence[int],
+    low: float,
+    high: float,
+    device: torch.device,
+    generator: torch.Generator | None,
+) -> Tensor:
+    return torch.rand(tuple(shape), device=device, generator=generator) * (high - low) + low
+
+
+class BatchTransform(nn.Module):
+    """Base class: a random transform of a whole batch with per-sample parameters.
+
+    Subclasses implement :meth:`generate_parameters` and :meth:`apply`.  Calling
+    the transform draws fresh parameters (from ``generator`` when given) and
+    applies them; passing ``params=`` replays an earlier draw exactly.
+    """
+
+    def generate_parameters(
+        self,
+        shape: torch.Size | Sequence[int],
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> Params:
+        """Draw the random parameters for a batch of ``shape`` ``(B, C, H, W)``."""
+        return {}
+
+    def apply(self, x: Tensor, params: Params) -> Tensor:
+        """Apply drawn parameters to ``x``; deterministic."""
+        raise NotImplementedError
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """Spatial size of the output for an input of ``height`` x ``width``."""
+        return height, width
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        params: Params | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        check_images(x)
+        if params is None:
+            check_generator(generator, x.device)
+            params = self.generate_parameters(x.shape, x.device, generator)
+        return self.apply(x, params)

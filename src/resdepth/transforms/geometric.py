@@ -1,0 +1,500 @@
+"""Geometric batch transforms: horizontal flip, padded random crop, random affine.
+
+Every transform draws independent parameters for each sample and processes the
+whole batch in a few tensor operations, with no Python loop over samples.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._base import (
+    BatchTransform,
+    Params,
+    check_number,
+    check_probability,
+    check_range,
+    memory_format_of,
+    uniform,
+)
+
+__all__ = [
+    "RandomHorizontalFlip",
+    "RandomCrop",
+    "RandomAffine",
+    "affine_matrix",
+    "fused_flip_crop_affine",
+]
+
+
+def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    if (
+        not isinstance(value, Sequence)
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in value)
+    ):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+class RandomHorizontalFlip(BatchTransform):
+    """Mirror each sample left-right with probability ``p``, independently.
+
+    Args:
+        p: probability that a sample is flipped.
+
+    Shape:
+        - Input: :math:`(B, C, H, W)`, uint8 or floating point
+        - Output: :math:`(B, C, H, W)`, same dtype, device and memory format
+
+    Examples:
+        >>> import torch
+        >>> from resdepth.transforms import RandomHorizontalFlip
+        >>> x = torch.arange(4.0).view(1, 1, 1, 4).repeat(2, 1, 1, 1)
+        >>> flip = RandomHorizontalFlip(p=0.5)
+        >>> params = {"flip": torch.tensor([True, False])}
+        >>> flip(x, params=params)[:, 0, 0]
+        tensor([[3., 2., 1., 0.],
+                [0., 1., 2., 3.]])
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+
+    def generate_parameters(
+        self,
+        shape: torch.Size | Sequence[int],
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> Params:
+        flip = torch.rand(shape[0], device=device, generator=generator) < self.p
+        return {"flip": flip}
+
+    def apply(self, x: Tensor, params: Params) -> Tensor:
+        flip = params["flip"].to(x.device).view(-1, 1, 1, 1)
+        out = torch.where(flip, x.flip(-1), x)
+        return out.contiguous(memory_format=memory_format_of(x))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class RandomCrop(BatchTransform):
+    """Pad each sample, then cut a ``size`` window at a random integer offset per sample.
+
+    Args:
+        size: output ``(height, width)``, or one int for a square.
+        padding: pixels added on every side before cropping.
+        fill: value of the padding when ``padding_mode="constant"`` (in the
+            input's units: 0..255 for uint8).
+        padding_mode: ``"constant"`` or ``"reflect"`` (mirror without repeating
+            the edge, as ``torch.nn.functional.pad``).
+
+    The offsets ``(top, left)`` into the padded image are drawn uniformly from
+    ``[0, H + 2 * padding - height]`` and ``[0, W + 2 * padding - width]``.
+
+    Shape:
+        - Input: :math:`(B, C, H, W)`, uint8 or floating point
+        - Output: :math:`(B, C, height, width)`, same dtype, device and memory format
+
+    Examples:
+        >>> import torch
+        >>> from resdepth.transforms import RandomCrop
+        >>> crop = RandomCrop(32, padding=4)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> crop(torch.rand(8, 3, 32, 32), generator=g).shape
+        torch.Size([8, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        padding: int = 4,
+        fill: float = 0,
+        padding_mode: str = "constant",
+    ) -> None:
+        super().__init__()
+        self.size = _pair("size", size)
+        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+            raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+        self.padding = int(padding)
+        self.fill = check_number("fill", fill)
+        if padding_mode not in ("constant", "reflect"):
+            raise ValueError(f"padding_mode must be 'constant' or 'reflect', got {padding_mode!r}")
+        self.padding_mode = padding_mode
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.size
+
+    def _check_fits(self, height: int, width: int) -> None:
+        h, w = self.size
+        if h > height + 2 * self.padding or w > width + 2 * self.padding:
+            raise ValueError(
+                f"size {self.size} is larger than the padded input "
+                f"({height + 2 * self.padding}, {width + 2 * self.padding})"
+            )
+        if self.padding_mode == "reflect" and self.padding >= min(height, width):
+            raise ValueError(
+                f"padding={self.padding} must be smaller than the input size "
+                f"({height}, {width}) for padding_mode='reflect'"
+            )
+
+    def generate_parameters(
+        self,
+        shape: torch.Size | Sequence[int],
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> Params:
+        batch, _, height, width = shape
+        self._check_fits(height, width)
+        span = torch.tensor(
+            [
+                height + 2 * self.padding - self.size[0] + 1,
+                width + 2 * self.padding - self.size[1] + 1,
+            ],
+            device=device,
+        )
+        u = torch.rand(batch, 2, device=device, generator=generator)
+        offset = (u * span).long().minimum(span - 1)
+        return {"offset": offset}
+
+    def apply(self, x: Tensor, params: Params) -> Tensor:
+        batch, _, height, width = x.shape
+        self._check_fits(height, width)
+        offset = params["offset"].to(x.device)
+        p = self.padding
+        padded = x
+        if p > 0:
+            if self.padding_mode == "constant":
+                padded = F.pad(x, (p, p, p, p), mode="constant", value=self.fill)
+            else:
+                padded = F.pad(x, (p, p, p, p), mode="reflect")
+        # Every window of the padded batch as a strided view (B, C, nH, nW, h, w), then
+        # one advanced index picks each sample's own window: no per-sample loop.
+        h, w = self.size
+        windows = padded.unfold(2, h, 1).unfold(3, w, 1)
+        b = torch.arange(batch, device=x.device)
+        out = windows[b, :, offset[:, 0], offset[:, 1]]
+        return out.contiguous(memory_format=memory_format_of(x))
+
+    def extra_repr(self) -> str:
+        s = f"size={self.size}, padding={self.padding}, padding_mode={self.padding_mode!r}"
+        return s + (f", fill={self.fill}" if self.fill != 0 else "")
+
+
+def affine_matrix(params: Params) -> Tensor:
+    """Inverse affine matrices ``(B, 2, 3)`` in centred pixel coordinates.
+
+    They map an output pixel (relative to the image centre) to the input point
+    it samples, exactly as torchvision's ``_get_inverse_affine_matrix`` with the
+    centre at the middle of the image: ``M = T C R S Sh C^-1``, inverted.
+    """
+    rot = torch.deg2rad(params["angle"])
+    sx = torch.deg2rad(params["shear"][:, 0])
+    sy = torch.deg2rad(params["shear"][:, 1])
+    scale = params["scale"]
+    tx, ty = params["translate"][:, 0], params["translate"][:, 1]
+    cos_sy = torch.cos(sy)
+    a = torch.cos(rot - sy) / cos_sy
+    b = -torch.cos(rot - sy) * torch.tan(sx) / cos_sy - torch.sin(rot)
+    c = torch.sin(rot - sy) / cos_sy
+    d = -torch.sin(rot - sy) * torch.tan(sx) / cos_sy + torch.cos(rot)
+    # det([[a, b], [c, d]]) == 1, so the inverse of the linear part is [[d, -b], [-c, a]].
+    m00, m01, m10, m11 = d / scale, -b / scale, -c / scale, a / scale
+    m02 = -(m00 * tx + m01 * ty)
+    m12 = -(m10 * tx + m11 * ty)
+    return torch.stack([m00, m01, m02, m10, m11, m12], dim=-1).view(-1, 2, 3)
+
+
+def _warp(
+    x: Tensor,
+    src: Tensor,
+    out_size: tuple[int, int],
+    lo: Tensor,
+    hi: Tensor,
+    interpolation: str,
+    fill: float,
+    region: Tensor | None = None,
+) -> Tensor:
+    """Sample ``x`` through per-sample pixel matrices and blend towards ``fill`` outside.
+
+    Args:
+        src: ``(B, 2, 3)`` matrices from output pixel coordinates centred on the
+            output image to source pixel coordinates (pixel ``(i, j)`` at ``(j, i)``).
+        out_size: ``(h, w)`` of the output.
+        lo, hi: ``(B, 2)`` first and last source pixel ``(x, y)`` of the image the
+            affine step sees; the blend weight is the share of the bilinear (or
+            nearest) footprint inside it, the closed form of torchvision's
+            mask-channel trick.
+        region: optional ``(B, 1, H, W)`` mask that zeroes input pixels first.
+    """
+    batch, _, height, width = x.shape
+    out_h, out_w = out_size
+    # grid_sample needs floating point; reduced precision is upcast on CPU.
+    work = x.dtype
+    if not x.is_floating_point() or (x.device.type == "cpu" and x.element_size() < 4):
+        work = torch.float32
+    source = x.to(work)
+    if region is not None:
+        source = source * region.to(work)
+    # Source pixel coordinates of every output pixel: u = S @ (xc, yc, 1).  Each axis is
+    # a sum of a per-column and a per-row term, so the full (B, h, w) planes cost one
+    # broadcast add each (cheaper on CPU than affine_grid's batched matmul).
+    dev = x.device
+    xc = torch.arange(out_w, device=dev, dtype=torch.float32) - (out_w - 1) / 2.0
+    yc = torch.arange(out_h, device=dev, dtype=torch.float32) - (out_h - 1) / 2.0
+    src = src.to(torch.float32)
+    by_col = src[:, :, 0:1] * xc + src[:, :, 2:3]  # (B, 2, w)
+    by_row = src[:, :, 1:2] * yc  # (B, 2, h)
+    size = torch.tensor([width, height], device=dev, dtype=torch.float32).view(1, 2, 1)
+    # grid_sample's normalised coordinates (align_corners=False): g = (u + 0.5) * 2 / size - 1.
+    grid = torch.empty(batch, out_h, out_w, 2, device=dev, dtype=torch.float32)
+    g_col = (by_col + 0.5) * (2.0 / size) - 1.0
+    g_row = by_row * (2.0 / size)
+    for axis in (0, 1):
+        torch.add(g_col[:, axis, None, :], g_row[:, axis, :, None], out=grid[..., axis])
+    sampled = F.grid_sample(
+        source, grid.to(work), mode=interpolation, padding_mode="zeros", align_corners=False
+    )
+    lo = lo.to(torch.float32)
+    hi = hi.to(torch.float32)
+    if interpolation == "nearest":
+        coverage = torch.ones(batch, out_h, out_w, dtype=torch.bool, device=dev)
+        for axis in (0, 1):
+            u = torch.round(by_col[:, axis, None, :] + by_row[:, axis, :, None])
+            lo_a, hi_a = lo[:, axis, None, None], hi[:, axis, None, None]
+            coverage &= (u >= lo_a) & (u <= hi_a)
+        coverage = coverage.to(work)
+    else:
+        planes = []
+        for axis in (0, 1):
+            # min(u - lo + 1, hi + 1 - u), clamped to [0, 1], from the separable terms.
+            low = (by_col[:, axis] - lo[:, axis, None] + 1.0)[:, None, :] + by_row[:, axis, :, None]
+            high = (hi[:, axis, None] + 1.0 - by_col[:, axis])[:, None, :] - by_row[
+                :, axis, :, None
+            ]
+            planes.append(torch.minimum(low, high).clamp_(0.0, 1.0))
+        coverage = (planes[0] * planes[1]).to(work)
+    coverage = coverage.unsqueeze(1)
+    out = sampled * coverage
+    if fill != 0:
+        out = out + (1.0 - coverage) * fill
+    if not x.is_floating_point():
+        info = torch.iinfo(x.dtype)
+        out = out.round_().clamp_(info.min, info.max)
+    return out.to(x.dtype).contiguous(memory_format=memory_format_of(x))
+
+
+def _centred_to_pixel(m: Tensor, height: int, width: int) -> Tensor:
+    # An affine matrix on centred coordinates, made to return top-left-origin pixels.
+    shift = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=m.device)
+    return torch.cat([m[:, :, :2], m[:, :, 2:] + shift.view(1, 2, 1)], dim=2)
+
+
+def fused_flip_crop_affine(
+    x: Tensor,
+    pre: list[tuple[BatchTransform, Params]],
+    affine: RandomAffine,
+    affine_params: Params,
+) -> Tensor:
+    """Apply flips and zero-filled crops followed by an affine warp in one sampling pass.
+
+    Equal (up to float rounding) to applying the steps one by one: flips and crops
+    are integer reflections and shifts, so they fold into the sampling matrix; the
+    pixels a crop would cut away or pad with zeros are zeroed by one rectangle mask
+    on the input, per sample.
+    """
+    batch, _, height, width = x.shape
+    sizes = [(height, width)]
+    for step, _ in pre:
+        sizes.append(step.output_size(*sizes[-1]))
+    out_h, out_w = sizes[-1]
+    dev = x.device
+    # The map from the affine's input space n to the space being walked is
+    # cur_x = sign * n_x + tx, cur_y = n_y + ty; [x0, x1) x [y0, y1) is the part of
+    # the current space whose pixels survive all later steps.
+    sign = torch.ones(batch, device=dev)
+    tx = torch.zeros(batch, device=dev)
+    ty = torch.zeros(batch, device=dev)
+    x0, x1 = torch.zeros(batch, device=dev), torch.full((batch,), float(out_w), device=dev)
+    y0, y1 = torch.zeros(batch, device=dev), torch.full((batch,), float(out_h), device=dev)
+    for (step, params), (in_h, in_w) in zip(reversed(pre), reversed(sizes[:-1]), strict=True):
+        if isinstance(step, RandomHorizontalFlip):
+            f = params["flip"].to(dev)
+            sign = torch.where(f, -sign, sign)
+            tx = torch.where(f, (in_w - 1) - tx, tx)
+            x0, x1 = torch.where(f, in_w - x1, x0), torch.where(f, in_w - x0, x1)
+        else:
+            assert isinstance(step, RandomCrop)
+            off = params["offset"].to(dev).float() - step.padding
+            tx, ty = tx + off[:, 1], ty + off[:, 0]
+            x0, x1 = (x0 + off[:, 1]).clamp(0, in_w), (x1 + off[:, 1]).clamp(0, in_w)
+            y0, y1 = (y0 + off[:, 0]).clamp(0, in_h), (y1 + off[:, 0]).clamp(0, in_h)
+    # The surviving rectangle as a separable mask: rows (B, 1, H, 1) times columns (B, 1, 1, W).
+    cols = torch.arange(width, device=dev).view(1, 1, 1, -1)
+    rows = torch.arange(height, device=dev).view(1, 1, -1, 1)
+    in_cols = (cols >= x0.view(-1, 1, 1, 1)) & (cols < x1.view(-1, 1, 1, 1))
+    in_rows = (rows >= y0.view(-1, 1, 1, 1)) & (rows < y1.view(-1, 1, 1, 1))
+    region = in_rows & in_cols
+    m = affine_matrix({k: v.to(dev, torch.float32) for k, v in affine_params.items()})
+    m = _centred_to_pixel(m, out_h, out_w)
+    # Compose with the flip/shift map: src_x = sign * (m0 . n) + tx, src_y = (m1 . n) + ty.
+    src = torch.stack([m[:, 0] * sign.view(-1, 1), m[:, 1]], dim=1)
+    src[:, 0, 2] += tx
+    src[:, 1, 2] += ty
+    # The affine's input image [0, w-1] x [0, h-1] seen in source pixels.
+    ends_x = torch.stack([tx, sign * (out_w - 1) + tx], dim=-1)
+    lo = torch.stack([ends_x.amin(-1), ty], dim=-1)
+    hi = torch.stack([ends_x.amax(-1), ty + (out_h - 1)], dim=-1)
+    return _warp(x, src, (out_h, out_w), lo, hi, affine.interpolation, affine.fill, region)
+
+
+def can_fuse(step: BatchTransform) -> bool:
+    """Whether ``step`` can be folded into a following affine warp."""
+    if isinstance(step, RandomHorizontalFlip):
+        return True
+    return isinstance(step, RandomCrop) and step.padding_mode == "constant" and step.fill == 0
+
+
+def _edge_coverage(coord: Tensor, extent: int) -> Tensor:
+    # Bilinear weight that falls inside [0, extent - 1] for a sample at pixel coordinate `coord`:
+    # the value grid_sample gives for an image of ones with zero padding.
+    return torch.clamp(torch.minimum(coord + 1.0, extent - coord), 0.0, 1.0)
+
+
+class RandomAffine(BatchTransform):
+    """Rotate, translate, scale and shear each sample by its own random amounts.
+
+    Parameters mean what they mean in torchvision's ``RandomAffine`` and are drawn
+    the same way, independently per sample: angle uniform in ``degrees`` (a number
+    ``d`` means ``(-d, d)``); translation uniform in ``(-tx * W, tx * W)`` and
+    ``(-ty * H, ty * H)``, rounded to whole pixels; scale uniform in ``scale``;
+    shear in degrees, a number ``s`` meaning x-shear in ``(-s, s)``, a pair an
+    x-shear range, four numbers x and y ranges.  All samples are warped in one
+    ``grid_sample`` call.  Points that fall outside the input take ``fill``,
+    blended at the border as torchvision blends them.
+
+    Args:
+        degrees: rotation range in degrees (clockwise, as torchvision).
+        translate: maximal absolute fractions ``(tx, ty)`` of width and height.
+        scale: ``(min, max)`` scale factors.
+        shear: shear range(s) in degrees.
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+        fill: value for points outside the input (in the input's units).
+
+    Shape:
+        - Input: :math:`(B, C, H, W)`, uint8 or floating point
+        - Output: :math:`(B, C, H, W)`, same dtype, device and memory format
+
+    Examples:
+        >>> import torch
+        >>> from resdepth.transforms import RandomAffine
+        >>> affine = RandomAffine(10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=10)
+        >>> x = torch.rand(4, 3, 32, 32)
+        >>> params = affine.generate_parameters(x.shape)
+        >>> torch.equal(affine(x, params=params), affine(x, params=params))
+        True
+    """
+
+    def __init__(
+        self,
+        degrees: float | Sequence[float],
+        translate: Sequence[float] | None = None,
+        scale: Sequence[float] | None = None,
+        shear: float | Sequence[float] | None = None,
+        interpolation: str = "bilinear",
+        fill: float = 0,
+    ) -> None:
+        super().__init__()
+        self.degrees = check_range("degrees", degrees, symmetric=True)
+        if translate is not None:
+            if (
+                not isinstance(translate, Sequence)
+                or len(translate) != 2
+                or any(not 0.0 <= check_number("translate", t) <= 1.0 for t in translate)
+            ):
+                raise ValueError(
+                    f"translate must be a pair of fractions in [0, 1], got {translate!r}"
+                )
+            translate = (float(translate[0]), float(translate[1]))
+        self.translate = translate
+        if scale is not None:
+            scale = check_range("scale", scale, symmetric=False)
+            if scale[0] <= 0:
+                raise ValueError(f"scale must be positive, got {scale!r}")
+        self.scale = scale
+        self.shear = self._parse_shear(shear)
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(
+                f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}"
+            )
+        self.interpolation = interpolation
+        self.fill = check_number("fill", fill)
+
+    @staticmethod
+    def _parse_shear(shear: float | Sequence[float] | None) -> tuple[float, ...] | None:
+        if shear is None:
+            return None
+        if isinstance(shear, Sequence) and not isinstance(shear, str) and len(shear) == 4:
+            return check_range("shear", shear[:2], symmetric=False) + check_range(
+                "shear", shear[2:], symmetric=False
+            )
+        return check_range("shear", shear, symmetric=True)
+
+    def generate_parameters(
+        self,
+        shape: torch.Size | Sequence[int],
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> Params:
+        batch, _, height, width = shape
+        zeros = torch.zeros(batch, device=device)
+        angle = uniform((batch,), *self.degrees, device, generator)
+        if self.translate is not None:
+            max_dx, max_dy = self.translate[0] * width, self.translate[1] * height
+            tx = uniform((batch,), -max_dx, max_dx, device, generator)
+            ty = uniform((batch,), -max_dy, max_dy, device, generator)
+            translate = torch.stack([tx, ty], dim=-1).round()
+        else:
+            translate = torch.zeros(batch, 2, device=device)
+        scale = (
+            uniform((batch,), *self.scale, device, generator)
+            if self.scale is not None
+            else torch.ones(batch, device=device)
+        )
+        shear_x = shear_y = zeros
+        if self.shear is not None:
+            shear_x = uniform((batch,), *self.shear[:2], device, generator)
+            if len(self.shear) == 4:
+                shear_y = uniform((batch,), *self.shear[2:], device, generator)
+        shear = torch.stack([shear_x, shear_y], dim=-1)
+        return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
+
+    def apply(self, x: Tensor, params: Params) -> Tensor:
+        batch, _, height, width = x.shape
+        m = affine_matrix({k: v.to(x.device, torch.float32) for k, v in params.items()})
+        src = _centred_to_pixel(m, height, width)
+        lo = torch.zeros(batch, 2, device=x.device)
+        hi = torch.tensor([width - 1.0, height - 1.0], device=x.device).expand(batch, 2)
+        return _warp(x, src, (height, width), lo, hi, self.interpolation, self.fill)
+
+    def extra_repr(self) -> str:
+        parts = [f"degrees={self.degrees}"]
+        if self.translate is not None:
+            parts.append(f"translate={self.translate}")
+        if self.scale is not None:
+            parts.append(f"scale={self.scale}")
+        if self.shear is not None:
+            parts.append(f"shear={self.shear}")
+        parts.append(f"interpolation={self.interpolation!r}")
+        if self.fill != 0:
+            parts.append(f"fill={self.fill}")
+        return ", ".join(parts)

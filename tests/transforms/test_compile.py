@@ -1,0 +1,36 @@
+"""Each transform's apply traces into a single graph (no graph breaks) under torch.compile."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from resdepth import transforms as T
+
+CASES = {
+    "RandomHorizontalFlip": T.RandomHorizontalFlip(),
+    "RandomCrop": T.RandomCrop(32, padding=4),
+    "RandomAffine": T.RandomAffine(10, (0.1, 0.1), (0.9, 1.1), 10),
+    "ToFloat": T.ToFloat(),
+    "Normalize": T.Normalize(T.CIFAR10_MEAN, T.CIFAR10_STD),
+    "Compose": T.Compose(
+        [T.RandomHorizontalFlip(), T.RandomCrop(32, padding=4), T.RandomAffine(10)]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_apply_has_no_graph_breaks(name: str) -> None:
+    t = CASES[name]
+    x = torch.rand(4, 3, 32, 32)
+    params = t.generate_parameters(x.shape)
+    explanation = torch._dynamo.explain(t.apply)(x, params)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+@pytest.mark.parametrize("mix", [T.CutMix(num_classes=10), T.MixUp(num_classes=10)])
+def test_mixing_apply_has_no_graph_breaks(mix: T.CutMix | T.MixUp) -> None:
+    x, y = torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    params = mix.generate_parameters(x.shape)
+    explanation = torch._dynamo.explain(mix.apply)(x, y, params)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
