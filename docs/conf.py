@@ -12,23 +12,15 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
-    "sphinx.ext.intersphinx",
 ]
-autosummary_generate = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "torch": ("https://docs.pytorch.org/docs/stable", None),
-}
-# The build must work without network: intersphinx inventories are optional.
-intersphinx_disabled_reftypes = ["*"]
+autodoc_inherit_docstrings = False
 nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "furo"

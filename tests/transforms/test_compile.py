@@ -24,7 +24,7 @@ def test_apply_has_no_graph_breaks(name: str) -> None:
     t = CASES[name]
     x = torch.rand(4, 3, 32, 32)
     params = t.generate_parameters(x.shape)
-    explanation = torch._dynamo.explain(t.apply)(x, params)
+    explanation = torch._dynamo.explain(t.apply_transform)(x, params)
     assert explanation.graph_break_count == 0, explanation.break_reasons
 
 
@@ -32,5 +32,5 @@ def test_apply_has_no_graph_breaks(name: str) -> None:
 def test_mixing_apply_has_no_graph_breaks(mix: T.CutMix | T.MixUp) -> None:
     x, y = torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
     params = mix.generate_parameters(x.shape)
-    explanation = torch._dynamo.explain(mix.apply)(x, y, params)
+    explanation = torch._dynamo.explain(mix.apply_transform)(x, y, params)
     assert explanation.graph_break_count == 0, explanation.break_reasons

@@ -1,7 +1,7 @@
 """Batch transforms that run on whole ``(B, C, H, W)`` batches on their device.
 
 Each sample gets its own random parameters; drawing parameters
-(``generate_parameters``) is separate from applying them (``apply``), so any call
+(``generate_parameters``) is separate from applying them (``apply_transform``), so any call
 can be replayed exactly.
 """
 

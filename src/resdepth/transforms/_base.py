@@ -1,7 +1,7 @@
 """The batch-transform protocol and the checks every transform shares.
 
 A transform draws its random parameters in :meth:`BatchTransform.generate_parameters`
-and applies them in :meth:`BatchTransform.apply`, so that a call can be replayed
+and applies them in :meth:`BatchTransform.apply_transform`, so that a call can be replayed
 exactly (the pattern of kornia's augmentations).  Parameters are tensors on the
 images' device: drawing them needs no host-device synchronisation.
 """
@@ -99,7 +99,7 @@ def uniform(
 class BatchTransform(nn.Module):
     """Base class: a random transform of a whole batch with per-sample parameters.
 
-    Subclasses implement :meth:`generate_parameters` and :meth:`apply`.  Calling
+    Subclasses implement :meth:`generate_parameters` and :meth:`apply_transform`.  Calling
     the transform draws fresh parameters (from ``generator`` when given) and
     applies them; passing ``params=`` replays an earlier draw exactly.
     """
@@ -113,7 +113,7 @@ class BatchTransform(nn.Module):
         """Draw the random parameters for a batch of ``shape`` ``(B, C, H, W)``."""
         return {}
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         """Apply drawn parameters to ``x``; deterministic."""
         raise NotImplementedError
 
@@ -132,4 +132,4 @@ class BatchTransform(nn.Module):
         if params is None:
             check_generator(generator, x.device)
             params = self.generate_parameters(x.shape, x.device, generator)
-        return self.apply(x, params)
+        return self.apply_transform(x, params)

@@ -80,7 +80,7 @@ class Compose(BatchTransform):
             height, width = t.output_size(height, width)
         return params
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         steps = list(self)
         own = [
             {k[len(f"{i}.") :]: v for k, v in params.items() if k.startswith(f"{i}.")}
@@ -98,6 +98,6 @@ class Compose(BatchTransform):
                 x = fused_flip_crop_affine(x, pre, steps[j], own[j])
                 i = j + 1
                 continue
-            x = steps[i].apply(x, own[i])
+            x = steps[i].apply_transform(x, own[i])
             i += 1
         return x

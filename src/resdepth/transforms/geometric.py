@@ -78,7 +78,7 @@ class RandomHorizontalFlip(BatchTransform):
         flip = torch.rand(shape[0], device=device, generator=generator) < self.p
         return {"flip": flip}
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         flip = params["flip"].to(x.device).view(-1, 1, 1, 1)
         out = torch.where(flip, x.flip(-1), x)
         return out.contiguous(memory_format=memory_format_of(x))
@@ -166,7 +166,7 @@ class RandomCrop(BatchTransform):
         offset = (u * span).long().minimum(span - 1)
         return {"offset": offset}
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         batch, _, height, width = x.shape
         self._check_fits(height, width)
         offset = params["offset"].to(x.device)
@@ -478,7 +478,7 @@ class RandomAffine(BatchTransform):
         shear = torch.stack([shear_x, shear_y], dim=-1)
         return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         batch, _, height, width = x.shape
         m = affine_matrix({k: v.to(x.device, torch.float32) for k, v in params.items()})
         src = _centred_to_pixel(m, height, width)

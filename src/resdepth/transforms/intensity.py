@@ -42,7 +42,7 @@ class ToFloat(BatchTransform):
             raise TypeError(f"dtype must be a floating point dtype, got {dtype!r}")
         self.dtype = dtype
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         if x.is_floating_point():
             return x.to(self.dtype)
         if x.dtype != torch.uint8:
@@ -69,8 +69,8 @@ class Normalize(BatchTransform):
         >>> from resdepth.transforms import CIFAR10_MEAN, CIFAR10_STD, Normalize
         >>> norm = Normalize(CIFAR10_MEAN, CIFAR10_STD)
         >>> x = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1).expand(2, 3, 4, 4)
-        >>> norm(x).abs().max().item()
-        0.0
+        >>> bool(norm(x).abs().max() < 1e-6)
+        True
     """
 
     mean: Tensor
@@ -89,7 +89,7 @@ class Normalize(BatchTransform):
         self.register_buffer("mean", torch.tensor(means).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(stds).view(1, -1, 1, 1), persistent=False)
 
-    def apply(self, x: Tensor, params: Params) -> Tensor:
+    def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         if not x.is_floating_point():
             raise TypeError(
                 f"Normalize expects floating point images, got {x.dtype}; put ToFloat() first"

@@ -150,9 +150,11 @@ class _Mix(nn.Module):
         device: torch.device | str = "cpu",
         generator: torch.Generator | None = None,
     ) -> Params:
+        """Draw the random parameters for a batch of ``shape`` ``(B, C, H, W)``."""
         raise NotImplementedError
 
-    def apply(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
+    def apply_transform(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
+        """Mix ``x`` and ``y`` with drawn parameters; deterministic."""
         raise NotImplementedError
 
     def forward(
@@ -167,7 +169,7 @@ class _Mix(nn.Module):
         if params is None:
             check_generator(generator, x.device)
             params = self.generate_parameters(x.shape, x.device, generator)
-        return self.apply(x, y, params)
+        return self.apply_transform(x, y, params)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, p={self.p}, num_classes={self.num_classes}, mode={self.mode!r}"
@@ -242,7 +244,7 @@ class CutMix(_Mix):
         area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
         return 1.0 - area.float() / float(height * width)
 
-    def apply(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
+    def apply_transform(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
         self._check(x, y)
         batch, _, height, width = x.shape
         box = params["box"].to(x.device)
@@ -298,7 +300,7 @@ class MixUp(_Mix):
         mixed, lam, perm = self._draw_common(shape[0], device, generator)
         return {"lam": torch.where(mixed, lam, torch.ones_like(lam)), "perm": perm}
 
-    def apply(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
+    def apply_transform(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
         self._check(x, y)
         if not x.is_floating_point():
             raise TypeError(
