@@ -1,0 +1,204 @@
+"""A loader that keeps the whole data set on the device and augments whole batches there."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["DeviceLoader"]
+
+Transform = Callable[..., Tensor]
+
+
+def _accepts_generator(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "generator" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class DeviceLoader:
+    """Batches of a device-resident data set, shuffled and augmented on the device.
+
+    The images stay on ``device`` as uint8 (50,000 CIFAR images are 150 MB); each
+    batch is gathered there and passed through ``transform``, so no worker processes
+    or host-to-device copies are involved after the first.
+
+    Shuffling draws from the loader's own CPU generator, so the order of every epoch
+    is reproducible, and :meth:`state_dict` / :meth:`load_state_dict` resume a run in
+    the middle of an epoch with the same order.  Transforms that take a ``generator=``
+    keyword (every :mod:`resdepth.transforms` transform does) draw from a second,
+    device-side generator that is saved and restored the same way.
+
+    With ``world_size > 1`` every epoch's permutation is the same on all ranks and
+    rank ``r`` takes positions ``r, r + world_size, ...``: disjoint shards that
+    together cover the epoch.
+
+    Args:
+        images: uint8 ``(N, C, H, W)`` (any device).
+        labels: ``(N,)`` class indices, or ``(N, K)`` soft targets.
+        batch_size: samples per batch (per rank).
+        shuffle: draw a new permutation every epoch.
+        drop_last: drop the last, smaller batch.
+        transform: callable applied to each batch of images on the device; when
+            ``None`` batches are yielded as stored (uint8).
+        device: where to keep the data (default: CUDA when available).
+        generator: seed (int) or CPU ``torch.Generator`` for shuffling and
+            augmentation; default seed 0.
+        rank: this process's rank for sharding.
+        world_size: number of processes sharing each epoch.
+        channels_last: return images in channels_last memory format.
+
+    Examples:
+        >>> import torch
+        >>> from resdepth.data import DeviceLoader
+        >>> images = torch.zeros(10, 3, 8, 8, dtype=torch.uint8)
+        >>> loader = DeviceLoader(images, torch.arange(10), batch_size=4, device="cpu")
+        >>> [x.shape[0] for x, y in loader]
+        [4, 4, 2]
+    """
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        transform: Transform | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        channels_last: bool = False,
+    ) -> None:
+        if not isinstance(images, Tensor) or images.dim() != 4:
+            raise ValueError(
+                f"images must be a (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}"
+            )
+        if (
+            not isinstance(labels, Tensor)
+            or labels.dim() not in (1, 2)
+            or labels.shape[0] != images.shape[0]
+        ):
+            raise ValueError(
+                f"labels must be a (N,) or (N, K) tensor with N={images.shape[0]}, "
+                f"got {getattr(labels, 'shape', labels)!r}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+            raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.transform = transform
+        self.rank = rank
+        self.world_size = world_size
+        self.channels_last = channels_last
+        if isinstance(generator, torch.Generator):
+            self._shuffle_gen = generator
+        else:
+            if generator is not None and (
+                isinstance(generator, bool) or not isinstance(generator, int)
+            ):
+                raise TypeError(
+                    f"generator must be an int seed or a torch.Generator, got {generator!r}"
+                )
+            self._shuffle_gen = torch.Generator().manual_seed(0 if generator is None else generator)
+        seed = int(torch.randint(0, 2**62, (1,), generator=self._shuffle_gen).item())
+        self._augment_gen = torch.Generator(device=self.device).manual_seed(seed)
+        self._pass_generator = transform is not None and _accepts_generator(transform)
+        self.epoch = 0
+        self._position = 0  # batches of the current epoch already yielded
+        self._epoch_start_state: Tensor | None = None
+        self._resume_pending = False
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank sees per epoch."""
+        n = self.images.shape[0]
+        return len(range(self.rank, n, self.world_size))
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def _epoch_indices(self) -> Tensor:
+        n = self.images.shape[0]
+        order = torch.randperm(n, generator=self._shuffle_gen) if self.shuffle else torch.arange(n)
+        return order[self.rank :: self.world_size].to(self.device)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        if self._resume_pending:
+            self._resume_pending = False
+            assert self._epoch_start_state is not None
+            self._shuffle_gen.set_state(self._epoch_start_state)
+        else:
+            if self._epoch_start_state is not None:
+                self.epoch += 1  # a new pass begins the next epoch
+            self._position = 0
+            self._epoch_start_state = self._shuffle_gen.get_state()
+        indices = self._epoch_indices()
+        for b in range(self._position, len(self)):
+            idx = indices[b * self.batch_size : (b + 1) * self.batch_size]
+            x = self.images.index_select(0, idx)
+            y = self.labels.index_select(0, idx)
+            if self.transform is not None:
+                x = (
+                    self.transform(x, generator=self._augment_gen)
+                    if self._pass_generator
+                    else self.transform(x)
+                )
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            self._position = b + 1
+            yield x, y
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the loader stands: epoch, position in it, and both generators."""
+        start = (
+            self._epoch_start_state
+            if self._epoch_start_state is not None
+            else self._shuffle_gen.get_state()
+        )
+        finished = self._epoch_start_state is not None and self._position >= len(self)
+        return {
+            "epoch": self.epoch + 1 if finished else self.epoch,
+            "position": 0 if finished else self._position,
+            "shuffle_state": self._shuffle_gen.get_state() if finished else start,
+            "augment_state": self._augment_gen.get_state(),
+            "started": self._epoch_start_state is not None and not finished,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`: the next iteration resumes exactly there."""
+        self.epoch = int(state["epoch"])
+        self._position = int(state["position"])
+        self._augment_gen.set_state(state["augment_state"].cpu())
+        self._epoch_start_state = state["shuffle_state"]
+        self._shuffle_gen.set_state(state["shuffle_state"])
+        self._resume_pending = True
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceLoader(samples={self.num_samples}, batch_size={self.batch_size}, "
+            f"batches={len(self)}, shuffle={self.shuffle}, device={self.device}, "
+            f"rank={self.rank}/{self.world_size})"
+        )

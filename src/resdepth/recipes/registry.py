@@ -1,0 +1,155 @@
+"""The recipe registry and the recipes of the paper (and one of our own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._registry import Registry
+from .recipe import Recipe
+
+__all__ = ["register_recipe", "list_recipes", "get_recipe"]
+
+_RECIPES: Registry[Recipe] = Registry("recipe")
+
+_PAPER = "Deep Residual Learning: Analyzing Model Performance on CIFAR-10 Images"
+_FLIP_CROP = (("RandomHorizontalFlip", {"p": 0.5}), ("RandomCrop", {"size": 32, "padding": 4}))
+
+
+def register_recipe(recipe: Recipe | None = None, *, name: str | None = None) -> Any:
+    """Register a :class:`Recipe` (under ``recipe.name`` unless ``name`` is given).
+
+    Usable as a call, ``register_recipe(my_recipe)``, or as a decorator on a
+    function that returns one.
+
+    Raises:
+        ValueError: if the name is already registered.
+    """
+
+    def add(obj: Recipe | Callable[[], Recipe]) -> Any:
+        built = obj() if callable(obj) and not isinstance(obj, Recipe) else obj
+        if not isinstance(built, Recipe):
+            raise TypeError(f"register_recipe needs a Recipe, got {type(built).__name__}")
+        key = name if name is not None else built.name
+        if key != built.name:
+            built = built.replace(name=key)
+        _RECIPES.add(key, built)
+        return obj
+
+    if recipe is not None:
+        return add(recipe)
+    return add
+
+
+def list_recipes(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered recipes that match an fnmatch ``pattern``.
+
+    Examples:
+        >>> from resdepth.recipes import list_recipes
+        >>> list_recipes("as*")
+        ['as1', 'as1-linear', 'as2']
+    """
+    return _RECIPES.names(pattern)
+
+
+def get_recipe(name: str, **overrides: Any) -> Recipe:
+    """The recipe registered as ``name``, with ``overrides`` applied (see :meth:`Recipe.replace`).
+
+    Raises:
+        ValueError: for an unknown name (suggesting close matches) or override.
+
+    Examples:
+        >>> from resdepth.recipes import get_recipe
+        >>> r = get_recipe("as1", epochs=30)
+        >>> r.epochs, r.lr, r.scheduler
+        (30, 0.1, 'cosine')
+    """
+    recipe = _RECIPES.get(name)
+    return recipe.replace(**overrides) if overrides else recipe
+
+
+register_recipe(
+    Recipe(
+        name="as1",
+        optimizer="sgd",
+        optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+        scheduler="cosine",
+        scheduler_interval="epoch",
+        epochs=200,
+        augment=_FLIP_CROP,
+        source=f"{_PAPER}, Assumption Set One (its runs used CosineAnnealingLR(T_max=epochs))",
+        description="the paper's AS1: SGD 0.1/0.9/5e-4, cosine over all epochs, flip + crop",
+    )
+)
+register_recipe(
+    Recipe(
+        name="as1-linear",
+        optimizer="sgd",
+        optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+        scheduler="linear",
+        scheduler_interval="epoch",
+        epochs=200,
+        augment=_FLIP_CROP,
+        source=(
+            f"{_PAPER}, Assumption Set One as named: the paper calls its scheduler "
+            "'LinAnnealLR' but its runs used a cosine; this is a true linear decay to 0"
+        ),
+        description="AS1 with a true linear decay of the learning rate to 0",
+    )
+)
+register_recipe(
+    Recipe(
+        name="as2",
+        optimizer="adam",
+        optimizer_kwargs={"lr": 0.1, "weight_decay": 1e-4},
+        scheduler="plateau",
+        scheduler_kwargs={"mode": "max", "factor": 0.5, "patience": 5},
+        scheduler_interval="epoch",
+        monitor="test_accuracy",
+        epochs=200,
+        augment=_FLIP_CROP,
+        source=f"{_PAPER}, Assumption Set Two",
+        description="the paper's AS2: Adam 0.1/1e-4, ReduceLROnPlateau(max test accuracy, 0.5, 5)",
+    )
+)
+register_recipe(
+    Recipe(
+        name="resnet40-ft",
+        optimizer="sgd",
+        optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+        scheduler="cosine",
+        scheduler_interval="epoch",
+        epochs=310,
+        augment=(
+            *_FLIP_CROP,
+            (
+                "RandomAffine",
+                {"degrees": 10, "translate": (0.1, 0.1), "scale": (0.9, 1.1), "shear": 10},
+            ),
+        ),
+        mixing="cutmix",
+        mixing_kwargs={"alpha": 1.0, "p": 0.5, "mode": "batch"},
+        source=f"{_PAPER}, ResNet40-FT (Table 2): AS1 + RandomAffine + CutMix, 310 epochs",
+        description="the paper's best: AS1, 310 epochs, + RandomAffine + CutMix (p 0.5 per batch)",
+    )
+)
+register_recipe(
+    Recipe(
+        name="fast",
+        optimizer="sgd",
+        optimizer_kwargs={"lr": 0.4, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": True},
+        scheduler="warmup_linear",
+        scheduler_kwargs={"warmup_epochs": 2, "start_factor": 0.1},
+        scheduler_interval="batch",
+        epochs=30,
+        batch_size=512,
+        test_batch_size=1000,
+        augment=_FLIP_CROP,
+        label_smoothing=0.1,
+        source="resdepth (ours, not from the paper); unmeasured until a GPU run reports it",
+        description=(
+            "ours: nesterov SGD 0.4 at batch 512, 2-epoch warm-up then linear decay per batch, "
+            "label smoothing 0.1, 30 epochs"
+        ),
+    )
+)

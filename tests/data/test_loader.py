@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resdepth import transforms as T
+from resdepth.data import DeviceLoader, load_dataset, make_synthetic
+
+
+def _data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # Image i holds the value i % 256 and label i, so batches can be traced back.
+    images = (torch.arange(n) % 256).to(torch.uint8).view(-1, 1, 1, 1).expand(n, 3, 4, 4).clone()
+    return images, torch.arange(n)
+
+
+@given(n=st.integers(1, 50), batch=st.integers(1, 16), shuffle=st.booleans())
+def test_every_sample_once_per_epoch(n: int, batch: int, shuffle: bool) -> None:
+    loader = DeviceLoader(*_data(n), batch_size=batch, shuffle=shuffle, device="cpu")
+    for _ in range(2):
+        seen = torch.cat([y for _, y in loader])
+        assert sorted(seen.tolist()) == list(range(n))
+    assert len(loader) == -(-n // batch)
+
+
+def test_drop_last_and_lengths() -> None:
+    loader = DeviceLoader(*_data(10), batch_size=4, drop_last=True, device="cpu")
+    assert len(loader) == 2 and [len(y) for _, y in loader] == [4, 4]
+
+
+def test_epochs_are_reproducible_and_differ() -> None:
+    a = DeviceLoader(*_data(30), batch_size=8, generator=7, device="cpu")
+    b = DeviceLoader(*_data(30), batch_size=8, generator=7, device="cpu")
+    first_a, second_a = [torch.cat([y for _, y in a]) for _ in range(2)]
+    first_b = torch.cat([y for _, y in b])
+    assert torch.equal(first_a, first_b) and not torch.equal(first_a, second_a)
+    assert a.epoch == 1
+
+
+@pytest.mark.parametrize("stop_after", [0, 2, 4])
+def test_resume_mid_epoch_gives_the_same_batches(stop_after: int) -> None:
+    augment = T.Compose([T.ToFloat(), T.RandomCrop(4, padding=1), T.RandomHorizontalFlip()])
+    images = torch.randint(0, 256, (37, 3, 4, 4), dtype=torch.uint8)
+    labels = torch.arange(37)
+
+    def make() -> DeviceLoader:
+        return DeviceLoader(
+            images, labels, batch_size=8, transform=augment, generator=3, device="cpu"
+        )
+
+    reference = make()
+    list(reference)  # epoch 0
+    expected = list(reference)  # epoch 1
+    interrupted = make()
+    list(interrupted)
+    partial = iter(interrupted)
+    for _ in range(stop_after):
+        next(partial)
+    state = interrupted.state_dict()
+    resumed = make()
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert len(rest) == len(expected) - stop_after
+    for (x, y), (ex, ey) in zip(rest, expected[stop_after:], strict=True):
+        assert torch.equal(y, ey) and torch.equal(x, ex)
+    assert torch.equal(torch.cat([y for _, y in resumed]), torch.cat([y for _, y in reference]))
+
+
+def test_resume_at_an_epoch_boundary() -> None:
+    a = DeviceLoader(*_data(20), batch_size=6, device="cpu")
+    list(a)
+    state = a.state_dict()
+    b = DeviceLoader(*_data(20), batch_size=6, device="cpu")
+    b.load_state_dict(state)
+    assert state["epoch"] == 1 and state["position"] == 0
+    assert torch.equal(torch.cat([y for _, y in b]), torch.cat([y for _, y in a]))
+
+
+@given(n=st.integers(1, 60), world=st.integers(1, 4))
+def test_shards_are_disjoint_and_cover_the_epoch(n: int, world: int) -> None:
+    seen = []
+    for rank in range(world):
+        loader = DeviceLoader(*_data(n), batch_size=5, rank=rank, world_size=world, device="cpu")
+        seen.append(torch.cat([y for _, y in loader]).tolist() if len(loader) else [])
+    flat = [i for shard in seen for i in shard]
+    assert sorted(flat) == list(range(n))
+    assert max(map(len, seen)) - min(map(len, seen)) <= 1
+
+
+def test_transform_and_channels_last() -> None:
+    pipe = T.Compose([T.ToFloat(), T.Normalize((0.5,) * 3, (0.5,) * 3)])
+    loader = DeviceLoader(*_data(9), batch_size=4, transform=pipe, channels_last=True, device="cpu")
+    x, y = next(iter(loader))
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(x[:, 0, 0, 0], (y % 256).float() / 255 * 2 - 1)
+    plain = DeviceLoader(*_data(9), batch_size=4, transform=lambda b: b.float(), device="cpu")
+    assert next(iter(plain))[0].dtype == torch.float32
+
+
+def test_bad_arguments() -> None:
+    images, labels = _data(4)
+    with pytest.raises(ValueError, match="batch_size"):
+        DeviceLoader(images, labels, batch_size=0)
+    with pytest.raises(ValueError, match="labels"):
+        DeviceLoader(images, labels[:3], batch_size=2)
+    with pytest.raises(ValueError, match="images"):
+        DeviceLoader(images[0], labels, batch_size=2)
+    with pytest.raises(ValueError, match="rank"):
+        DeviceLoader(images, labels, batch_size=2, rank=2, world_size=2)
+    with pytest.raises(TypeError, match="transform"):
+        DeviceLoader(images, labels, batch_size=2, transform=3)  # type: ignore[arg-type]
+
+
+def test_synthetic_is_learnable_and_named() -> None:
+    images, labels = make_synthetic(200, num_classes=4, image_size=8)
+    means = torch.stack([images[labels == c].float().mean(0) for c in range(4)])
+    assert (means[0] - means[1]).abs().mean() > 10  # class patterns differ
+    ds = load_dataset("synthetic", synthetic_size=50)
+    assert "synthetic" in ds.name and len(ds) == 50
+    assert len(ds.subset(10)) == 10 and "subset" in ds.subset(10).name
