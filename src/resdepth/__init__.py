@@ -10,6 +10,7 @@ Examples:
 from importlib.metadata import PackageNotFoundError, version
 
 from . import presets
+from .history import History
 from .models import (
     BasicBlock,
     Bottleneck,
@@ -27,6 +28,7 @@ from .models import (
     resnet_num_parameters,
     summary,
 )
+from .trainer import Callback, NonFiniteLossError, RunExistsError, Trainer
 
 try:
     __version__ = version("resdepth")
@@ -36,10 +38,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "BasicBlock",
     "Bottleneck",
+    "Callback",
+    "History",
     "LayerRow",
     "ModelSummary",
+    "NonFiniteLossError",
     "ResNet",
     "ResidualBlock",
+    "RunExistsError",
+    "Trainer",
     "WidthFit",
     "__version__",
     "count_parameters",

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import pickle
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -44,6 +48,138 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_data(args: argparse.Namespace, train: bool) -> Any:
+    from .data import load_dataset
+
+    ds = load_dataset(
+        args.data, train=train, root=args.root, download=not args.no_download,
+        cache_dir=args.cache_dir, synthetic_size=args.subset or 10_000,
+    )  # fmt: skip
+    return ds.subset(args.subset, seed=args.seed) if args.subset else ds
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .trainer import Trainer
+
+    out = Path(args.out)
+    if (out / "last.pt").exists() and not args.resume:
+        raise CommandError(f"{out} already holds a run: add --resume, or choose another --out")
+    if args.resume and not (out / "last.pt").exists():
+        raise CommandError(f"--resume: no run to resume in {out} (no last.pt)")
+    train, test = _load_data(args, True), _load_data(args, False)
+    overrides = {"num_classes": len(train.classes)}
+    model = get_model(args.model, **overrides)
+    recipe_overrides: dict[str, Any] = {}
+    if args.batch_size:
+        recipe_overrides["batch_size"] = args.batch_size
+    if args.epochs:
+        recipe_overrides["epochs"] = args.epochs
+    from .recipes import get_recipe
+
+    recipe = get_recipe(args.recipe, **recipe_overrides)
+    trainer = Trainer(
+        model, recipe=recipe, device=args.device, precision=args.precision,
+        channels_last=args.channels_last, compile=args.compile, out_dir=out, seed=args.seed,
+        progress=not args.quiet,
+        metadata={"model": args.model, "model_kwargs": overrides, "classes": list(train.classes)},
+    )  # fmt: skip
+    if trainer.is_main:
+        print(f"data: {train.name}, {len(train)} images; {test.name}, {len(test)} images")
+        print(f"model: {args.model} ({count_parameters(model):,} parameters, depth {depth(model)})")
+        print(f"recipe: {recipe.name}: {recipe.summary()}")
+        print(f"device: {trainer.device}, precision {args.precision}; writing to {out}")
+    train_loader, test_loader = trainer.build_loaders(train, test)
+    history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    best = history.best()
+    if trainer.is_main and best is not None:
+        print(
+            f"best test accuracy {best['test_accuracy']:.2f}% at epoch {best['epoch']}; "
+            f"final {history[-1]['test_accuracy']:.2f}%; files in {out}"
+        )
+    return 0
+
+
+def _trainer_from_checkpoint(args: argparse.Namespace) -> Any:
+    from .checkpoint import load_checkpoint
+    from .recipes import get_recipe
+    from .trainer import Trainer
+
+    state = load_checkpoint(args.checkpoint)
+    meta = state.get("metadata") or {}
+    if "model" not in meta:
+        raise CommandError(f"{args.checkpoint} does not record its model; load it from Python")
+    model = get_model(meta["model"], **meta.get("model_kwargs", {}))
+    model.load_state_dict(state["model"])
+    recipe = get_recipe(state["recipe"], **state.get("recipe_overrides", {}))
+    trainer = Trainer(model, recipe=recipe, device=args.device, progress=False)
+    return trainer, meta
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    trainer, _ = _trainer_from_checkpoint(args)
+    data = _load_data(args, train=args.split == "train")
+    result = trainer.evaluate(data)
+    print(
+        f"{data.name}: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2f}% "
+        f"({len(data)} images)"
+    )
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .data import load_image_folder, load_unlabeled_pickle, write_predictions_csv
+
+    trainer, meta = _trainer_from_checkpoint(args)
+    source = Path(args.input)
+    if not source.exists():
+        raise CommandError(f"no input at {source}")
+    if source.suffix.lower() in (".pkl", ".pickle"):
+        images = load_unlabeled_pickle(source)
+    else:
+        images, _, _ = load_image_folder(source, split=args.split)
+    labels = trainer.predict(images, tta=args.tta)
+    path = write_predictions_csv(args.output, labels)
+    classes = meta.get("classes") or []
+    counts = labels.bincount(minlength=len(classes) or 1).tolist()
+    print(f"wrote {len(labels)} predictions to {path}")
+    if classes:
+        print("per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=False)))
+    return 0
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from .recipes import get_recipe, list_recipes
+
+    names = list_recipes(args.pattern)
+    if not names:
+        raise CommandError(f"no recipe matches {args.pattern!r}")
+    width = max(map(len, names))
+    for name in names:
+        r = get_recipe(name)
+        print(f"{name:<{width}}  {r.description}")
+        if args.verbose:
+            print(f"{'':<{width}}  {r.summary()}\n{'':<{width}}  source: {r.source}")
+    return 0
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", required=True,
+        help="'cifar10' (torchvision, downloaded into --root), 'synthetic', "
+        "or a folder or .tar/.tar.gz/.zip archive of class subfolders",
+    )  # fmt: skip
+    p.add_argument(
+        "--root", default="data", help="where torchvision keeps CIFAR-10 (default: data)"
+    )
+    p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    p.add_argument("--cache-dir", default=None, help="cache decoded images of an archive here")
+    p.add_argument("--subset", type=int, default=None, help="use N random images of each split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``resdepth`` command."""
     parser = argparse.ArgumentParser(
@@ -63,6 +199,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"))
     p.add_argument("--num-classes", type=int, default=10)
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("train", help="train a model with a recipe")
+    p.add_argument("--model", default="resnet40", help="a registered model (default: resnet40)")
+    p.add_argument("--recipe", default="as1", help="a registered recipe (default: as1)")
+    _add_data_options(p)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's")
+    p.add_argument("--out", required=True, help="run folder: history.csv, last.pt, best.pt")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a data set")
+    p.add_argument("checkpoint")
+    _add_data_options(p)
+    p.add_argument("--split", choices=("train", "test"), default="test")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="write ID,Label predictions for unlabeled images")
+    p.add_argument("checkpoint")
+    p.add_argument("--input", required=True, help="an unlabeled .pkl, or an image folder/archive")
+    p.add_argument("--output", required=True, help="the CSV to write")
+    p.add_argument("--split", default=None, help="split folder inside --input, if any")
+    p.add_argument("--tta", action="store_true", help="average with horizontally flipped images")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("recipes", help="list registered training recipes")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("-v", "--verbose", action="store_true", help="hyperparameters and sources")
+    p.set_defaults(func=_cmd_recipes)
     return parser
 
 
@@ -70,9 +240,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .data import DatasetNotFoundError
+    from .trainer import NonFiniteLossError, RunExistsError
+
+    user_errors = (
+        CommandError, CheckpointError, DatasetNotFoundError, RunExistsError,
+        NonFiniteLossError, ValueError, FileNotFoundError, pickle.UnpicklingError,
+    )  # fmt: skip
     try:
         return int(args.func(args))
-    except CommandError as err:
+    except user_errors as err:
+        if os.environ.get("RESDEPTH_DEBUG"):
+            raise
         print(f"resdepth: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

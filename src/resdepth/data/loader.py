@@ -121,7 +121,8 @@ class DeviceLoader:
                     f"generator must be an int seed or a torch.Generator, got {generator!r}"
                 )
             self._shuffle_gen = torch.Generator().manual_seed(0 if generator is None else generator)
-        seed = int(torch.randint(0, 2**62, (1,), generator=self._shuffle_gen).item())
+        # The same shuffle on every rank, but each rank draws its own augmentations.
+        seed = int(torch.randint(0, 2**62, (1,), generator=self._shuffle_gen).item()) + rank
         self._augment_gen = torch.Generator(device=self.device).manual_seed(seed)
         self._pass_generator = transform is not None and _accepts_generator(transform)
         self.epoch = 0

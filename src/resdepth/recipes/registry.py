@@ -13,7 +13,7 @@ __all__ = ["register_recipe", "list_recipes", "get_recipe"]
 _RECIPES: Registry[Recipe] = Registry("recipe")
 
 _PAPER = "Deep Residual Learning: Analyzing Model Performance on CIFAR-10 Images"
-_FLIP_CROP = (("RandomHorizontalFlip", {"p": 0.5}), ("RandomCrop", {"size": 32, "padding": 4}))
+_FLIP_CROP = (("RandomHorizontalFlip", {"p": 0.5}), ("RandomCrop", {"size": None, "padding": 4}))
 
 
 def register_recipe(recipe: Recipe | None = None, *, name: str | None = None) -> Any:

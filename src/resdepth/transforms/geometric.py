@@ -91,7 +91,8 @@ class RandomCrop(BatchTransform):
     """Pad each sample, then cut a ``size`` window at a random integer offset per sample.
 
     Args:
-        size: output ``(height, width)``, or one int for a square.
+        size: output ``(height, width)``, one int for a square, or ``None`` for the
+            input's own size.
         padding: pixels added on every side before cropping.
         fill: value of the padding when ``padding_mode="constant"`` (in the
             input's units: 0..255 for uint8).
@@ -116,13 +117,13 @@ class RandomCrop(BatchTransform):
 
     def __init__(
         self,
-        size: int | Sequence[int],
+        size: int | Sequence[int] | None,
         padding: int = 4,
         fill: float = 0,
         padding_mode: str = "constant",
     ) -> None:
         super().__init__()
-        self.size = _pair("size", size)
+        self.size = None if size is None else _pair("size", size)
         if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
         self.padding = int(padding)
@@ -132,13 +133,13 @@ class RandomCrop(BatchTransform):
         self.padding_mode = padding_mode
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        return self.size
+        return self.size if self.size is not None else (height, width)
 
     def _check_fits(self, height: int, width: int) -> None:
-        h, w = self.size
+        h, w = self.output_size(height, width)
         if h > height + 2 * self.padding or w > width + 2 * self.padding:
             raise ValueError(
-                f"size {self.size} is larger than the padded input "
+                f"size {(h, w)} is larger than the padded input "
                 f"({height + 2 * self.padding}, {width + 2 * self.padding})"
             )
         if self.padding_mode == "reflect" and self.padding >= min(height, width):
@@ -155,10 +156,11 @@ class RandomCrop(BatchTransform):
     ) -> Params:
         batch, _, height, width = shape
         self._check_fits(height, width)
+        out_h, out_w = self.output_size(height, width)
         span = torch.tensor(
             [
-                height + 2 * self.padding - self.size[0] + 1,
-                width + 2 * self.padding - self.size[1] + 1,
+                height + 2 * self.padding - out_h + 1,
+                width + 2 * self.padding - out_w + 1,
             ],
             device=device,
         )
@@ -179,7 +181,7 @@ class RandomCrop(BatchTransform):
                 padded = F.pad(x, (p, p, p, p), mode="reflect")
         # Every window of the padded batch as a strided view (B, C, nH, nW, h, w), then
         # one advanced index picks each sample's own window: no per-sample loop.
-        h, w = self.size
+        h, w = self.output_size(height, width)
         windows = padded.unfold(2, h, 1).unfold(3, w, 1)
         b = torch.arange(batch, device=x.device)
         out = windows[b, :, offset[:, 0], offset[:, 1]]

@@ -1,0 +1,62 @@
+"""Helpers for running under torchrun: process group setup, rank queries, reductions."""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["init_from_env", "is_distributed", "rank", "world_size", "all_reduce_sum", "barrier"]
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def init_from_env(device: torch.device | None) -> torch.device | None:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1), once.
+
+    Returns the device this rank should use (``cuda:LOCAL_RANK`` with NCCL on GPUs,
+    the given device with gloo otherwise), or ``device`` unchanged when not under
+    torchrun.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return device
+    use_cuda = torch.cuda.is_available() and (device is None or device.type == "cuda")
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # Tear the group down before the interpreter exits: gloo's threads abort the
+        # process ("terminate called without an active exception") when left running.
+        atexit.register(_destroy)
+    return device if device is not None else torch.device("cpu")
+
+
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if is_distributed():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
