@@ -90,3 +90,23 @@ def test_bad_arguments() -> None:
         from resdepth import depth
 
         depth(torch.zeros(1))  # type: ignore[arg-type]
+
+
+def test_count_macs_matches_a_hand_count() -> None:
+    from torch import nn
+
+    from resdepth import count_macs
+
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 5),
+    )
+    expected = 8 * 8 * 8 * 3 * 9 + 8 * 4 * 4 * (4 * 9) + 5 * 128
+    assert count_macs(net, (3, 8, 8)) == expected
+    assert next(net.parameters()).device.type == "cpu"  # the model itself is untouched
+    # A ResNet's MACs scale with the input area.
+    small = ResNet(layers=(1,), widths=(8,))
+    ratio = count_macs(small, (3, 32, 32)) / count_macs(small, (3, 16, 16))
+    assert ratio == pytest.approx(4.0, rel=0.01)

@@ -5,7 +5,14 @@ from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
 from .presets import resnet10, resnet18, resnet40, resnet102
 from .registry import get_model, get_model_builder, list_models, register_model
 from .resnet import ResNet
-from .sizing import WidthFit, count_parameters, depth, fit_widths, resnet_num_parameters
+from .sizing import (
+    WidthFit,
+    count_macs,
+    count_parameters,
+    depth,
+    fit_widths,
+    resnet_num_parameters,
+)
 from .summary import LayerRow, ModelSummary, summary
 
 __all__ = [
@@ -17,6 +24,7 @@ __all__ = [
     "ResNet",
     "ResidualBlock",
     "WidthFit",
+    "count_macs",
     "count_parameters",
     "depth",
     "fit_widths",

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+import torch
 from torch import nn
 
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
 from .resnet import _check_block, _check_positive_int, _check_positive_ints
 
-__all__ = ["count_parameters", "depth", "resnet_num_parameters", "fit_widths", "WidthFit"]
+__all__ = [
+    "count_macs",
+    "count_parameters",
+    "depth",
+    "fit_widths",
+    "resnet_num_parameters",
+    "WidthFit",
+]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -48,6 +57,45 @@ def depth(model: nn.Module) -> int:
         for m in model.modules()
         if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in in_shortcut
     )
+
+
+def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int:
+    """Multiply-accumulates of one forward pass on one input, in convolutions and linear layers.
+
+    The pass runs on the meta device (shapes only, no arithmetic), so it is fast for
+    any size; normalisation, activations and pooling are not counted.
+
+    Examples:
+        >>> from resdepth import count_macs, presets
+        >>> round(count_macs(presets.resnet40()) / 1e6)
+        347
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    total = 0
+
+    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
+            total += output.numel() * per_output
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    # A shapes-only twin on the meta device: no memory, no arithmetic, model untouched.
+    twin = copy.deepcopy(model).to("meta").eval()
+    handles = [
+        m.register_forward_hook(hook)
+        for m in twin.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            twin(torch.empty(1, *input_size, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
 
 
 def _conv(cin: int, cout: int, k: int) -> int:

@@ -1,0 +1,58 @@
+"""Options and helpers every example shares: data, epochs, output folder, device, smoke mode."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from resdepth import History, Trainer, count_parameters, get_model
+from resdepth.data import Dataset, load_dataset
+from resdepth.recipes import get_recipe
+
+#: --smoke: a few hundred images, one epoch, small batches; under a minute on a laptop CPU.
+SMOKE = {"train": 256, "test": 200, "epochs": 1, "batch_size": 64}
+
+
+def parser(description: str, default_out: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", default="cifar10",
+                   help="'cifar10' (downloaded through torchvision), 'synthetic', "
+                        "or a folder or archive of class subfolders")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    p.add_argument("--out", default=default_out, help=f"output folder (default: {default_out})")
+    p.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA when present)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a quick check: a small subset, one epoch")  # fmt: skip
+    return p
+
+
+def load_splits(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
+    cache = Path(args.out) / ".cache"
+    train = load_dataset(args.data, train=True, download=True, cache_dir=cache)
+    test = load_dataset(args.data, train=False, download=True, cache_dir=cache)
+    if args.smoke:
+        train, test = train.subset(SMOKE["train"]), test.subset(SMOKE["test"])
+    return train, test
+
+
+def train_model(
+    model_name: str, recipe_name: str, args: argparse.Namespace, train: Dataset, test: Dataset
+) -> tuple[History, int]:
+    """Train one model into ``args.out/<model>-<recipe>``; returns its history and size."""
+    overrides = {"batch_size": SMOKE["batch_size"]} if args.smoke else {}
+    recipe = get_recipe(recipe_name, **overrides)
+    epochs = SMOKE["epochs"] if args.smoke else (args.epochs or recipe.epochs)
+    model = get_model(model_name, num_classes=len(train.classes))
+    out = Path(args.out) / f"{model_name}-{recipe_name}"
+    trainer = Trainer(model, recipe=recipe, device=args.device, out_dir=out,
+                      metadata={"model": model_name, "classes": list(train.classes)})  # fmt: skip
+    resume = (out / "last.pt").exists()
+    print(f"== {model_name} with {recipe_name}, {epochs} epochs on {train.name} -> {out}")
+    history = trainer.fit(*trainer.build_loaders(train, test), epochs=epochs, resume=resume)
+    return history, count_parameters(model)
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
