@@ -162,6 +162,45 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCHMARKS = ("transforms", "train_step", "loader", "trainer_overhead", "gpu_check")
+
+
+def _benchmarks_folder() -> Path | None:
+    # The scripts live in the source repository (benchmarks/), not in the wheel.
+    for candidate in (
+        Path.cwd() / "benchmarks",
+        Path(__file__).resolve().parents[2] / "benchmarks",
+    ):
+        if (candidate / "_common.py").is_file():
+            return candidate
+    return None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import runpy
+
+    folder = _benchmarks_folder()
+    if folder is None:
+        raise CommandError(
+            "the benchmark scripts are in the resdepth source repository (benchmarks/); "
+            "run this from a checkout"
+        )
+    if args.name is None:
+        for name in BENCHMARKS:
+            doc = (folder / f"{name}.py").read_text().split('"""')[1].splitlines()[0]
+            print(f"{name:<17} {doc}")
+        return 0
+    old_argv = sys.argv
+    sys.argv = [str(folder / f"{args.name}.py"), *args.args]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        sys.argv = old_argv
+    return 0
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", required=True,
@@ -228,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("bench", help="run a benchmark script from benchmarks/ (in a checkout)")
+    p.add_argument("name", nargs="?", choices=BENCHMARKS, help="omit to list them")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("recipes", help="list registered training recipes")
     p.add_argument("pattern", nargs="?", default="*")

@@ -29,6 +29,19 @@ def _check_positive_int(name: str, value: int) -> int:
     return value
 
 
+def _check_stages(
+    layers: Sequence[int], widths: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Validated ``(layers, widths)``: non-empty, positive, one width per stage."""
+    layers = _check_positive_ints("layers", layers)
+    widths = _check_positive_ints("widths", widths)
+    if len(layers) != len(widths):
+        raise ValueError(
+            f"layers and widths must have the same length, got {len(layers)} and {len(widths)}"
+        )
+    return layers, widths
+
+
 def _check_block(block: object) -> type[ResidualBlock]:
     if not (isinstance(block, type) and issubclass(block, ResidualBlock)):
         raise ValueError(
@@ -86,12 +99,7 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         block = _check_block(block)
-        layers = _check_positive_ints("layers", layers)
-        widths = _check_positive_ints("widths", widths)
-        if len(layers) != len(widths):
-            raise ValueError(
-                f"layers and widths must have the same length, got {len(layers)} and {len(widths)}"
-            )
+        layers, widths = _check_stages(layers, widths)
         _check_positive_int("num_classes", num_classes)
         _check_positive_int("in_channels", in_channels)
         for name, k in (("kernel_size", kernel_size), ("skip_kernel_size", skip_kernel_size)):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
-from .resnet import _check_block, _check_positive_int, _check_positive_ints
+from .resnet import _check_block, _check_positive_int, _check_positive_ints, _check_stages
 
 __all__ = [
     "count_macs",
@@ -136,10 +136,7 @@ def resnet_num_parameters(
         4994730
     """
     block = _check_block(block)
-    layers = _check_positive_ints("layers", layers)
-    widths = _check_positive_ints("widths", widths)
-    if len(layers) != len(widths):
-        raise ValueError("layers and widths must have the same length")
+    layers, widths = _check_stages(layers, widths)
     total = _conv(in_channels, widths[0], kernel_size) + 2 * widths[0]
     channels = widths[0]
     for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
