@@ -56,3 +56,30 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def result_row(label: str, history: History, params: int, paper: float | None) -> list[object]:
+    """One table row: the paper's best test accuracy beside ours (best and final)."""
+    best = history.best()
+    return [
+        label,
+        f"{params:,}",
+        f"{paper:.2f}" if paper is not None else "-",
+        f"{best['test_accuracy']:.2f} (epoch {best['epoch']})" if best else "-",
+        f"{history[-1]['test_accuracy']:.2f}",
+        len(history),
+    ]
+
+
+def write_report(path: Path, rows: list[list[object]], note: str, smoke: bool) -> None:
+    """Write and print the Markdown table of results beside the paper's numbers."""
+    headers = ["model", "parameters", "paper best test acc (%)", "ours best (%)",
+               "ours final (%)", "epochs"]  # fmt: skip
+    text = markdown_table(headers, rows) + f"\n{note}\n"
+    if smoke:
+        text += (
+            "Smoke run (small subset, one epoch): a check that the script works, not a result.\n"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(text + f"wrote {path}")

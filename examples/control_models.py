@@ -10,10 +10,9 @@ and final test accuracy beside the paper's numbers.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from _shared import load_splits, markdown_table, parser, train_model
+from _shared import load_splits, parser, result_row, train_model, write_report
 
 #: Table 1 of the paper: maximum test accuracy (%) under AS1, 200 epochs.
 PAPER_TABLE1 = {"resnet10": 94.41, "resnet40": 95.20, "resnet102": 94.23}
@@ -28,24 +27,10 @@ def main() -> None:
     rows = []
     for name in args.models:
         history, params = train_model(name, args.recipe, args, train, test)
-        best = history.best()
-        final = history[-1]["test_accuracy"]
-        paper = PAPER_TABLE1.get(name, math.nan) if args.recipe == "as1" else math.nan
-        rows.append([name, f"{params:,}", f"{paper:.2f}" if paper == paper else "-",
-                     f"{best['test_accuracy']:.2f} (epoch {best['epoch']})" if best else "-",
-                     f"{final:.2f}", len(history)])  # fmt: skip
-    table = markdown_table(
-        ["model", "parameters", "paper best test acc (%)", "ours best (%)", "ours final (%)",
-         "epochs"], rows,
-    )  # fmt: skip
-    note = f"\nData: {train.name} / {test.name}; recipe {args.recipe}.\n"
-    if args.smoke:
-        note += (
-            "Smoke run (small subset, one epoch): a check that the script works, not a result.\n"
-        )
-    out = Path(args.out) / "table1.md"
-    out.write_text(table + note)
-    print(table + note + f"wrote {out}")
+        paper = PAPER_TABLE1.get(name) if args.recipe == "as1" else None
+        rows.append(result_row(name, history, params, paper))
+    note = f"Data: {train.name} / {test.name}; recipe {args.recipe}."
+    write_report(Path(args.out) / "table1.md", rows, note, args.smoke)
 
 
 if __name__ == "__main__":

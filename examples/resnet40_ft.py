@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _shared import load_splits, markdown_table, parser, train_model
+from _shared import load_splits, parser, result_row, train_model, write_report
 
 PAPER_RESNET40_FT = 96.01
 
@@ -19,23 +19,9 @@ def main() -> None:
     args = parser(__doc__.splitlines()[0], "runs/resnet40_ft").parse_args()
     train, test = load_splits(args)
     history, params = train_model("resnet40", "resnet40-ft", args, train, test)
-    best = history.best()
-    assert best is not None
-    table = markdown_table(
-        ["model", "parameters", "paper best test acc (%)", "ours best (%)", "ours final (%)",
-         "epochs"],
-        [["ResNet40-FT", f"{params:,}", f"{PAPER_RESNET40_FT:.2f}",
-          f"{best['test_accuracy']:.2f} (epoch {best['epoch']})",
-          f"{history[-1]['test_accuracy']:.2f}", len(history)]],
-    )  # fmt: skip
-    note = f"\nData: {train.name} / {test.name}.\n"
-    if args.smoke:
-        note += (
-            "Smoke run (small subset, one epoch): a check that the script works, not a result.\n"
-        )
-    out = Path(args.out) / "table2.md"
-    out.write_text(table + note)
-    print(table + note + f"wrote {out}")
+    row = result_row("ResNet40-FT", history, params, PAPER_RESNET40_FT)
+    note = f"Data: {train.name} / {test.name}; recipe resnet40-ft."
+    write_report(Path(args.out) / "table2.md", [row], note, args.smoke)
 
 
 if __name__ == "__main__":
