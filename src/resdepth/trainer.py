@@ -155,28 +155,24 @@ class Trainer:
         val: Dataset | tuple[Tensor, Tensor] | None = None,
     ) -> tuple[DeviceLoader, DeviceLoader | None]:
         """Device loaders with the recipe's batch sizes and transforms, sharded per rank."""
+        val_loader = self._loader(val, train=False) if val is not None else None
+        return self._loader(train, train=True), val_loader
 
-        def parts(data: Dataset | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-            return (data.images, data.labels) if isinstance(data, Dataset) else (data[0], data[1])
-
+    def _loader(self, data: Dataset | tuple[Tensor, Tensor], train: bool) -> DeviceLoader:
+        images, labels = (data.images, data.labels) if isinstance(data, Dataset) else data
         r = self.recipe
-        common: dict[str, Any] = {
-            "device": self.device,
-            "rank": dist.rank(),
-            "world_size": dist.world_size(),
-            "channels_last": self.channels_last,
-        }
-        train_loader = DeviceLoader(
-            *parts(train), r.batch_size, shuffle=True, transform=r.build_train_transform(),
-            generator=self.seed, **common,
-        )  # fmt: skip
-        val_loader = None
-        if val is not None:
-            val_loader = DeviceLoader(
-                *parts(val), r.test_batch_size, shuffle=False,
-                transform=r.build_eval_transform(), **common,
-            )  # fmt: skip
-        return train_loader, val_loader
+        return DeviceLoader(
+            images,
+            labels,
+            r.batch_size if train else r.test_batch_size,
+            shuffle=train,
+            transform=r.build_train_transform() if train else r.build_eval_transform(),
+            generator=self.seed,
+            device=self.device,
+            rank=dist.rank(),
+            world_size=dist.world_size(),
+            channels_last=self.channels_last,
+        )
 
     # ----------------------------------------------------------------- training
     def fit(
@@ -362,7 +358,7 @@ class Trainer:
         Raw images are normalised with the recipe's evaluation transform first.
         """
         if isinstance(data, (Dataset, tuple)):
-            data = self.build_loaders(data, data)[1]  # type: ignore[arg-type]
+            data = self._loader(data, train=False)  # type: ignore[arg-type]
         net = unwrap_model(self._net)
         was_training = net.training
         net.eval()
