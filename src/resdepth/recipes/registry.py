@@ -68,28 +68,22 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     return recipe.replace(**overrides) if overrides else recipe
 
 
-register_recipe(
-    Recipe(
-        name="as1",
-        optimizer="sgd",
-        optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
-        scheduler="cosine",
-        scheduler_interval="epoch",
-        epochs=200,
-        augment=_FLIP_CROP,
-        source=f"{_PAPER}, Assumption Set One (its runs used CosineAnnealingLR(T_max=epochs))",
-        description="the paper's AS1: SGD 0.1/0.9/5e-4, cosine over all epochs, flip + crop",
-    )
+_AS1 = Recipe(
+    name="as1",
+    optimizer="sgd",
+    optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+    scheduler="cosine",
+    scheduler_interval="epoch",
+    epochs=200,
+    augment=_FLIP_CROP,
+    source=f"{_PAPER}, Assumption Set One (its runs used CosineAnnealingLR(T_max=epochs))",
+    description="the paper's AS1: SGD 0.1/0.9/5e-4, cosine over all epochs, flip + crop",
 )
+register_recipe(_AS1)
 register_recipe(
-    Recipe(
+    _AS1.replace(
         name="as1-linear",
-        optimizer="sgd",
-        optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
         scheduler="linear",
-        scheduler_interval="epoch",
-        epochs=200,
-        augment=_FLIP_CROP,
         source=(
             f"{_PAPER}, Assumption Set One as named: the paper calls its scheduler "
             "'LinAnnealLR' but its runs used a cosine; this is a true linear decay to 0"
@@ -98,35 +92,26 @@ register_recipe(
     )
 )
 register_recipe(
-    Recipe(
+    _AS1.replace(
         name="as2",
         optimizer="adam",
         optimizer_kwargs={"lr": 0.1, "weight_decay": 1e-4},
         scheduler="plateau",
         scheduler_kwargs={"mode": "max", "factor": 0.5, "patience": 5},
-        scheduler_interval="epoch",
         monitor="test_accuracy",
-        epochs=200,
-        augment=_FLIP_CROP,
         source=f"{_PAPER}, Assumption Set Two",
         description="the paper's AS2: Adam 0.1/1e-4, ReduceLROnPlateau(max test accuracy, 0.5, 5)",
     )
 )
+_AFFINE = (
+    "RandomAffine",
+    {"degrees": 10, "translate": (0.1, 0.1), "scale": (0.9, 1.1), "shear": 10},
+)
 register_recipe(
-    Recipe(
+    _AS1.replace(
         name="resnet40-ft",
-        optimizer="sgd",
-        optimizer_kwargs={"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
-        scheduler="cosine",
-        scheduler_interval="epoch",
         epochs=310,
-        augment=(
-            *_FLIP_CROP,
-            (
-                "RandomAffine",
-                {"degrees": 10, "translate": (0.1, 0.1), "scale": (0.9, 1.1), "shear": 10},
-            ),
-        ),
+        augment=(*_FLIP_CROP, _AFFINE),
         mixing="cutmix",
         mixing_kwargs={"alpha": 1.0, "p": 0.5, "mode": "batch"},
         source=f"{_PAPER}, ResNet40-FT (Table 2): AS1 + RandomAffine + CutMix, 310 epochs",
