@@ -246,7 +246,7 @@ def _warp(
         work = torch.float32
     source = x.to(work)
     if region is not None:
-        source = source * region.to(work)
+        source = source * region  # bool mask: promoted in the multiply, no converted copy
     # Source pixel coordinates of every output pixel: u = S @ (xc, yc, 1).  Each axis is
     # a sum of a per-column and a per-row term, so the full (B, h, w) planes cost one
     # broadcast add each (cheaper on CPU than affine_grid's batched matmul).
@@ -283,10 +283,10 @@ def _warp(
             high = (hi[:, axis, None] + 1.0 - by_col[:, axis])[:, None, :] - by_row[
                 :, axis, :, None
             ]
-            planes.append(torch.minimum(low, high).clamp_(0.0, 1.0))
-        coverage = (planes[0] * planes[1]).to(work)
+            planes.append(torch.minimum(low, high, out=low).clamp_(0.0, 1.0))
+        coverage = planes[0].mul_(planes[1]).to(work)
     coverage = coverage.unsqueeze(1)
-    out = sampled * coverage
+    out = sampled.mul_(coverage)  # grid_sample's output is ours to reuse
     if fill != 0:
         out = out + (1.0 - coverage) * fill
     if not x.is_floating_point():

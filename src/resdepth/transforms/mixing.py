@@ -255,7 +255,8 @@ class CutMix(_Mix):
         in_rows = (rows >= box[:, 0, None, None, None]) & (rows < box[:, 1, None, None, None])
         in_cols = (cols >= box[:, 2, None, None, None]) & (cols < box[:, 3, None, None, None])
         inside = in_rows & in_cols
-        out = torch.where(inside, x[perm], x).contiguous(memory_format=memory_format_of(x))
+        paired = x.index_select(0, perm)
+        out = torch.where(inside, paired, x).contiguous(memory_format=memory_format_of(x))
         lam = self.area_lambda(box, height, width)
         return out, self._mix_targets(y, lam, perm)
 
