@@ -157,16 +157,14 @@ class RandomCrop(BatchTransform):
         batch, _, height, width = shape
         self._check_fits(height, width)
         out_h, out_w = self.output_size(height, width)
-        span = torch.tensor(
-            [
-                height + 2 * self.padding - out_h + 1,
-                width + 2 * self.padding - out_w + 1,
-            ],
-            device=device,
-        )
+        # Python numbers only: a tensor made from a list here would be a host-to-device
+        # copy, and a synchronisation, on every call.
+        span_h = height + 2 * self.padding - out_h + 1
+        span_w = width + 2 * self.padding - out_w + 1
         u = torch.rand(batch, 2, device=device, generator=generator)
-        offset = (u * span).long().minimum(span - 1)
-        return {"offset": offset}
+        top = (u[:, 0] * span_h).long().clamp_(max=span_h - 1)
+        left = (u[:, 1] * span_w).long().clamp_(max=span_w - 1)
+        return {"offset": torch.stack([top, left], dim=1)}
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         batch, _, height, width = x.shape
@@ -220,8 +218,8 @@ def _warp(
     x: Tensor,
     src: Tensor,
     out_size: tuple[int, int],
-    lo: Tensor,
-    hi: Tensor,
+    lo: tuple[float | Tensor, float | Tensor],
+    hi: tuple[float | Tensor, float | Tensor],
     interpolation: str,
     fill: float,
     region: Tensor | None = None,
@@ -232,10 +230,10 @@ def _warp(
         src: ``(B, 2, 3)`` matrices from output pixel coordinates centred on the
             output image to source pixel coordinates (pixel ``(i, j)`` at ``(j, i)``).
         out_size: ``(h, w)`` of the output.
-        lo, hi: ``(B, 2)`` first and last source pixel ``(x, y)`` of the image the
-            affine step sees; the blend weight is the share of the bilinear (or
-            nearest) footprint inside it, the closed form of torchvision's
-            mask-channel trick.
+        lo, hi: first and last source pixel, as ``(x, y)`` pairs of numbers or ``(B,)``
+            tensors, of the image the affine step sees; the blend weight is the share
+            of the bilinear (or nearest) footprint inside it, the closed form of
+            torchvision's mask-channel trick.
         region: optional ``(B, 1, H, W)`` mask that zeroes input pixels first.
     """
     batch, _, height, width = x.shape
@@ -256,33 +254,36 @@ def _warp(
     src = src.to(torch.float32)
     by_col = src[:, :, 0:1] * xc + src[:, :, 2:3]  # (B, 2, w)
     by_row = src[:, :, 1:2] * yc  # (B, 2, h)
-    size = torch.tensor([width, height], device=dev, dtype=torch.float32).view(1, 2, 1)
     # grid_sample's normalised coordinates (align_corners=False): g = (u + 0.5) * 2 / size - 1.
-    grid = torch.empty(batch, out_h, out_w, 2, device=dev, dtype=torch.float32)
-    g_col = (by_col + 0.5) * (2.0 / size) - 1.0
-    g_row = by_row * (2.0 / size)
-    for axis in (0, 1):
-        torch.add(g_col[:, axis, None, :], g_row[:, axis, :, None], out=grid[..., axis])
+    planes = []
+    for axis, size in ((0, width), (1, height)):
+        g_col = (by_col[:, axis] + 0.5) * (2.0 / size) - 1.0
+        g_row = by_row[:, axis] * (2.0 / size)
+        planes.append(g_col[:, None, :] + g_row[:, :, None])
+    grid = torch.stack(planes, dim=-1)
     sampled = F.grid_sample(
         source, grid.to(work), mode=interpolation, padding_mode="zeros", align_corners=False
     )
-    lo = lo.to(torch.float32)
-    hi = hi.to(torch.float32)
+
+    def per_sample(value: float | Tensor) -> float | Tensor:
+        return value.view(-1, 1) if isinstance(value, Tensor) else value
+
     if interpolation == "nearest":
         coverage = torch.ones(batch, out_h, out_w, dtype=torch.bool, device=dev)
         for axis in (0, 1):
             u = torch.round(by_col[:, axis, None, :] + by_row[:, axis, :, None])
-            lo_a, hi_a = lo[:, axis, None, None], hi[:, axis, None, None]
+            lo_a, hi_a = per_sample(lo[axis]), per_sample(hi[axis])
+            lo_a = lo_a.unsqueeze(-1) if isinstance(lo_a, Tensor) else lo_a
+            hi_a = hi_a.unsqueeze(-1) if isinstance(hi_a, Tensor) else hi_a
             coverage &= (u >= lo_a) & (u <= hi_a)
         coverage = coverage.to(work)
     else:
         planes = []
         for axis in (0, 1):
             # min(u - lo + 1, hi + 1 - u), clamped to [0, 1], from the separable terms.
-            low = (by_col[:, axis] - lo[:, axis, None] + 1.0)[:, None, :] + by_row[:, axis, :, None]
-            high = (hi[:, axis, None] + 1.0 - by_col[:, axis])[:, None, :] - by_row[
-                :, axis, :, None
-            ]
+            col, row = by_col[:, axis], by_row[:, axis, :, None]
+            low = (col - per_sample(lo[axis]) + 1.0)[:, None, :] + row
+            high = (per_sample(hi[axis]) + 1.0 - col)[:, None, :] - row
             planes.append(torch.minimum(low, high, out=low).clamp_(0.0, 1.0))
         coverage = planes[0].mul_(planes[1]).to(work)
     coverage = coverage.unsqueeze(1)
@@ -297,8 +298,10 @@ def _warp(
 
 def _centred_to_pixel(m: Tensor, height: int, width: int) -> Tensor:
     # An affine matrix on centred coordinates, made to return top-left-origin pixels.
-    shift = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=m.device)
-    return torch.cat([m[:, :, :2], m[:, :, 2:] + shift.view(1, 2, 1)], dim=2)
+    m = m.clone()
+    m[:, 0, 2] += (width - 1) / 2.0
+    m[:, 1, 2] += (height - 1) / 2.0
+    return m
 
 
 def fused_flip_crop_affine(
@@ -353,9 +356,9 @@ def fused_flip_crop_affine(
     src[:, 0, 2] += tx
     src[:, 1, 2] += ty
     # The affine's input image [0, w-1] x [0, h-1] seen in source pixels.
-    ends_x = torch.stack([tx, sign * (out_w - 1) + tx], dim=-1)
-    lo = torch.stack([ends_x.amin(-1), ty], dim=-1)
-    hi = torch.stack([ends_x.amax(-1), ty + (out_h - 1)], dim=-1)
+    far_x = sign * (out_w - 1) + tx
+    lo = (torch.minimum(tx, far_x), ty)
+    hi = (torch.maximum(tx, far_x), ty + (out_h - 1))
     return _warp(x, src, (out_h, out_w), lo, hi, affine.interpolation, affine.fill, region)
 
 
@@ -484,8 +487,7 @@ class RandomAffine(BatchTransform):
         batch, _, height, width = x.shape
         m = affine_matrix({k: v.to(x.device, torch.float32) for k, v in params.items()})
         src = _centred_to_pixel(m, height, width)
-        lo = torch.zeros(batch, 2, device=x.device)
-        hi = torch.tensor([width - 1.0, height - 1.0], device=x.device).expand(batch, 2)
+        lo, hi = (0.0, 0.0), (width - 1.0, height - 1.0)
         return _warp(x, src, (height, width), lo, hi, self.interpolation, self.fill)
 
     def extra_repr(self) -> str:

@@ -88,6 +88,7 @@ class Normalize(BatchTransform):
             raise ValueError(f"std must be positive, got {std!r}")
         self.register_buffer("mean", torch.tensor(means).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(stds).view(1, -1, 1, 1), persistent=False)
+        self._factors: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         if not x.is_floating_point():
@@ -99,8 +100,13 @@ class Normalize(BatchTransform):
                 f"x has {x.shape[1]} channels but Normalize has {self.mean.shape[1]} means"
             )
         # (x - mean) / std as one fused multiply-add over the batch: x * (1/std) - mean/std.
-        scale = (1.0 / self.std).to(device=x.device, dtype=x.dtype)
-        shift = (-self.mean / self.std).to(device=x.device, dtype=x.dtype)
+        # The factors are made once per device and dtype: copying them to a GPU on every
+        # call would synchronise with it.
+        key = (x.device, x.dtype)
+        if key not in self._factors:
+            scale = (1.0 / self.std).to(device=x.device, dtype=x.dtype)
+            self._factors[key] = (scale, (-self.mean / self.std).to(device=x.device, dtype=x.dtype))
+        scale, shift = self._factors[key]
         return torch.addcmul(shift, x, scale).contiguous(memory_format=memory_format_of(x))
 
     def extra_repr(self) -> str:
