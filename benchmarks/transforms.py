@@ -90,7 +90,11 @@ def kornia_pipeline(batch: int, device: torch.device) -> Callable[[], object] | 
     return run
 
 
-def resdepth_pipeline(batch: int, device: torch.device) -> Callable[[], object]:
+def resdepth_pipeline(
+    batch: int, device: torch.device, compiled: bool = False
+) -> Callable[[], object]:
+    """The stack and CutMix; ``compiled`` draws parameters eagerly and applies them through
+    ``torch.compile`` (fusing the per-sample arithmetic into few kernels on a GPU)."""
     x = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
     pipeline = T.Compose(
@@ -103,11 +107,21 @@ def resdepth_pipeline(batch: int, device: torch.device) -> Callable[[], object]:
         ]
     ).to(device)
     cutmix = T.CutMix(alpha=1.0, p=0.5, num_classes=10)
+    if not compiled:
 
-    def run() -> object:
-        return cutmix(pipeline(x), labels)
+        def run() -> object:
+            return cutmix(pipeline(x), labels)
 
-    return run
+        return run
+    apply = torch.compile(pipeline.apply_transform, dynamic=False)
+    mix = torch.compile(cutmix.apply_transform, dynamic=False)
+    soft = T.to_soft_targets(labels, 10)
+
+    def run_compiled() -> object:
+        out = apply(x, pipeline.generate_parameters(x.shape, device))
+        return mix(out, soft, cutmix.generate_parameters(out.shape, device))
+
+    return run_compiled
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -117,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
     parser.add_argument("--skip-per-sample", action="store_true")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled row")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -128,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         entry["resdepth"] = throughput(
             resdepth_pipeline(batch, device), batch, device, args.seconds
         )
+        entry["resdepth_compiled"] = None
+        if not args.no_compile:
+            compiled = resdepth_pipeline(batch, device, compiled=True)
+            entry["resdepth_compiled"] = throughput(compiled, batch, device, args.seconds)
         kornia = kornia_pipeline(batch, device)
         entry["kornia"] = throughput(kornia, batch, device, args.seconds) if kornia else None
         per_sample = None
@@ -136,13 +155,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
         entry["torchvision_per_sample"] = per_sample
         results.append(entry)
 
-        ours = entry["resdepth"]
-        for name in ("resdepth", "kornia", "torchvision_per_sample"):
+        ours, fast = entry["resdepth"], entry["resdepth_compiled"]
+        names = ("resdepth", "resdepth_compiled", "kornia", "torchvision_per_sample")
+        for name in names:
             value = entry[name]
-            speedup = "" if name == "resdepth" else (f"{ours / value:.1f}x" if value else "-")
-            rows.append([batch, name, value if value is not None else "not run", speedup])
+            ratios = [f"{v / value:.1f}x" if v and value else "-" for v in (ours, fast)]
+            if name.startswith("resdepth"):
+                ratios = ["", ""]
+            rows.append([batch, name, value if value is not None else "not run", *ratios])
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
-    print_table(["batch", "pipeline", "images/s", "resdepth is"], rows)
+    print_table(["batch", "pipeline", "images/s", "resdepth is", "compiled is"], rows)
     payload = {"benchmark": "transforms", "machine": machine_info(device), "results": results}
     write_json(args.json, payload)
     return payload

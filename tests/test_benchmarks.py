@@ -11,7 +11,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 CASES = {
-    "transforms": ["--batch-sizes", "8", "--seconds", "0.05", "--device", "cpu"],
+    "transforms": ["--batch-sizes", "8", "--seconds", "0.05", "--device", "cpu", "--no-compile"],
     "train_step": ["--models", "resnet10", "--variants", "fp32", "channels_last", "--batch", "4",
                    "--steps", "1", "--rounds", "1", "--device", "cpu"],
     "loader": ["--images", "256", "--batch", "64", "--workers", "0", "--device", "cpu"],

@@ -47,7 +47,7 @@ def test_bench_lists_and_runs_the_benchmarks(
         assert name in listed
     out = tmp_path / "t.json"
     argv = ["bench", "transforms", "--batch-sizes", "4", "--seconds", "0.02",
-            "--skip-per-sample", "--device", "cpu", "--json", str(out)]  # fmt: skip
+            "--skip-per-sample", "--no-compile", "--device", "cpu", "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert out.exists()
 

@@ -70,7 +70,8 @@ class Trainer:
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
             gradient scaler).
         channels_last: keep the model and batches in channels_last memory format.
-        compile: wrap the model in ``torch.compile``.
+        compile: wrap the model in ``torch.compile``, and apply the train-time
+            augmentation and batch mixing through it too.
         out_dir: where ``history.csv``, ``last.pt`` and ``best.pt`` go (``None``: no files).
         seed: seeds the loaders :meth:`build_loaders` makes and the batch-mixing draws.
         progress: a progress bar per epoch (on a terminal) and a summary line per epoch.
@@ -133,7 +134,8 @@ class Trainer:
         self.optimizer = recipe.build_optimizer(self.model)
         self.scheduler: Any = None
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        self.mixing = recipe.build_mixing(self.num_classes)
+        self.compile = compile
+        self.mixing = recipe.build_mixing(self.num_classes, compile=compile)
         self._mix_gen = torch.Generator(device=device).manual_seed(seed + 1 + 1000 * dist.rank())
         self.history = History()
         self.epoch = 0  # completed epochs
@@ -166,7 +168,7 @@ class Trainer:
             labels,
             r.batch_size if train else r.test_batch_size,
             shuffle=train,
-            transform=r.build_train_transform() if train else r.build_eval_transform(),
+            transform=r.build_train_transform(self.compile) if train else r.build_eval_transform(),
             generator=self.seed,
             device=self.device,
             rank=dist.rank(),

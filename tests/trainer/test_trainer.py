@@ -196,3 +196,12 @@ def test_two_process_gloo_run_under_torchrun(tmp_path: Path) -> None:
         assert all(row_0[c] == row_1[c] for c in PAPER_COLUMNS)
     assert results[0]["eval"] == results[1]["eval"]
     assert [r["epoch"] for r in History.from_csv(out / "history.csv")] == [1, 2]
+
+
+def test_compiled_training_runs() -> None:
+    recipe = get_recipe("resnet40-ft", batch_size=32)
+    trainer = Trainer(_tiny(), recipe=recipe, device="cpu", compile=True, progress=False)
+    train, val = trainer.build_loaders(make_synthetic(64, 4, 12), make_synthetic(32, 4, 12, seed=1))
+    history = trainer.fit(train, val, epochs=1)
+    assert math.isfinite(history[0]["train_loss"])
+    assert train.transform._compiled_apply is not None  # type: ignore[union-attr]

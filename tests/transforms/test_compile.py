@@ -34,3 +34,22 @@ def test_mixing_apply_has_no_graph_breaks(mix: T.CutMix | T.MixUp) -> None:
     params = mix.generate_parameters(x.shape)
     explanation = torch._dynamo.explain(mix.apply_transform)(x, y, params)
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+def test_compiled_apply_matches_eager() -> None:
+    from resdepth.recipes import get_recipe
+
+    recipe = get_recipe("resnet40-ft")
+    eager, compiled = recipe.build_train_transform(), recipe.build_train_transform(compile=True)
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    params = eager.generate_parameters(x.shape)
+    torch.testing.assert_close(
+        compiled(x, params=params), eager(x, params=params), atol=1e-4, rtol=0
+    )
+    mix = recipe.build_mixing(10, compile=True)
+    plain = recipe.build_mixing(10)
+    assert mix is not None and plain is not None
+    xf, y = eager(x, params=params), torch.randint(0, 10, (16,))
+    mix_params = plain.generate_parameters(xf.shape)
+    for a, b in zip(mix(xf, y, params=mix_params), plain(xf, y, params=mix_params), strict=True):
+        torch.testing.assert_close(a, b)

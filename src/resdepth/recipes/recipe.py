@@ -208,23 +208,29 @@ class Recipe:
             return sched.LambdaLR(optimizer, factor, **kwargs)
         return None
 
-    def build_train_transform(self) -> Compose:
-        """uint8 batches to augmented, normalised float batches."""
+    def build_train_transform(self, compile: bool = False) -> Compose:
+        """uint8 batches to augmented, normalised float batches.
+
+        With ``compile=True`` the application runs through ``torch.compile``
+        (:meth:`~resdepth.transforms.BatchTransform.compile_apply`).
+        """
         steps: list[BatchTransform] = [ToFloat()]
         steps += [_TRANSFORMS[name](**dict(kwargs)) for name, kwargs in self.augment]
         steps.append(Normalize(self.mean, self.std))
-        return Compose(steps)
+        pipeline = Compose(steps)
+        return pipeline.compile_apply() if compile else pipeline
 
     def build_eval_transform(self) -> Compose:
         """uint8 batches to normalised float batches, no augmentation."""
         return Compose([ToFloat(), Normalize(self.mean, self.std)])
 
-    def build_mixing(self, num_classes: int) -> CutMix | MixUp | None:
-        """The batch-mixing transform, or ``None``."""
+    def build_mixing(self, num_classes: int, compile: bool = False) -> CutMix | MixUp | None:
+        """The batch-mixing transform (applied through ``torch.compile`` if asked), or ``None``."""
         if self.mixing is None:
             return None
         cls = CutMix if self.mixing == "cutmix" else MixUp
-        return cls(num_classes=num_classes, **dict(self.mixing_kwargs))
+        mix = cls(num_classes=num_classes, **dict(self.mixing_kwargs))
+        return mix.compile_apply() if compile else mix
 
     def summary(self) -> str:
         """One line: optimiser, schedule, epochs, augmentation."""

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ._base import Params, check_generator, check_images, check_probability, memory_format_of
+from ._base import (
+    CompilableApply,
+    Params,
+    check_generator,
+    check_images,
+    check_probability,
+    memory_format_of,
+)
 
 __all__ = ["CutMix", "MixUp", "sample_beta", "to_soft_targets"]
 
@@ -104,7 +111,7 @@ def to_soft_targets(y: Tensor, num_classes: int, dtype: torch.dtype = torch.floa
     )
 
 
-class _Mix(nn.Module):
+class _Mix(CompilableApply, nn.Module):
     """Shared arguments, checks and call protocol of CutMix and MixUp."""
 
     def __init__(self, alpha: float, p: float, num_classes: int, mode: str) -> None:
@@ -169,7 +176,7 @@ class _Mix(nn.Module):
         if params is None:
             check_generator(generator, x.device)
             params = self.generate_parameters(x.shape, x.device, generator)
-        return self.apply_transform(x, y, params)
+        return self._apply_fn()(x, y, params)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, p={self.p}, num_classes={self.num_classes}, mode={self.mode!r}"
