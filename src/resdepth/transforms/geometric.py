@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -214,6 +215,35 @@ def affine_matrix(params: Params) -> Tensor:
     return torch.stack([m00, m01, m02, m10, m11, m12], dim=-1).view(-1, 2, 3)
 
 
+def _eager_grid_sample(source: Tensor, grid: Tensor, mode: str) -> Tensor:
+    return F.grid_sample(source, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+_opaque_grid_sample: Any = None
+if hasattr(torch.library, "custom_op"):  # torch >= 2.4
+    # Under torch.compile on a CPU, inductor's decomposition of grid_sample runs about
+    # 4x slower than ATen's vectorised kernel (2.5 against 0.56 ms for 128 CIFAR images
+    # on one thread).  An opaque custom op keeps ATen's kernel inside the compiled graph,
+    # without a graph break.
+    @torch.library.custom_op("resdepth::grid_sample", mutates_args=())
+    def _opaque_grid_sample(source: Tensor, grid: Tensor, mode: str) -> Tensor:
+        return _eager_grid_sample(source, grid, mode)
+
+    @_opaque_grid_sample.register_fake
+    def _(source: Tensor, grid: Tensor, mode: str) -> Tensor:
+        return source.new_empty(source.shape[0], source.shape[1], grid.shape[1], grid.shape[2])
+
+
+def _grid_sample(source: Tensor, grid: Tensor, mode: str) -> Tensor:
+    opaque = (
+        _opaque_grid_sample is not None
+        and source.device.type == "cpu"
+        and torch.compiler.is_compiling()
+        and not (source.requires_grad or grid.requires_grad)
+    )
+    return (_opaque_grid_sample if opaque else _eager_grid_sample)(source, grid, mode)
+
+
 def _warp(
     x: Tensor,
     src: Tensor,
@@ -261,9 +291,7 @@ def _warp(
         g_row = by_row[:, axis] * (2.0 / size)
         planes.append(g_col[:, None, :] + g_row[:, :, None])
     grid = torch.stack(planes, dim=-1)
-    sampled = F.grid_sample(
-        source, grid.to(work), mode=interpolation, padding_mode="zeros", align_corners=False
-    )
+    sampled = _grid_sample(source, grid.to(work), interpolation)
 
     def per_sample(value: float | Tensor) -> float | Tensor:
         return value.view(-1, 1) if isinstance(value, Tensor) else value
