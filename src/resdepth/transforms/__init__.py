@@ -6,8 +6,9 @@ can be replayed exactly.
 """
 
 from ._base import BatchTransform, Params
+from ._warp import affine_matrix
 from .compose import Compose
-from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip, affine_matrix
+from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip
 from .intensity import CIFAR10_MEAN, CIFAR10_STD, Normalize, ToFloat
 from .losses import SoftTargetCrossEntropy, soft_target_cross_entropy
 from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
