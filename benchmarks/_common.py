@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -86,6 +87,23 @@ def write_json(path: str | os.PathLike[str] | None, payload: dict[str, Any]) -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def add_common_options(
+    parser: argparse.ArgumentParser, threads: int | None = None
+) -> argparse.ArgumentParser:
+    """--device, --threads and --json, which every benchmark takes."""
+    parser.add_argument("--device", default="auto", help="cpu, cuda ... (default: CUDA if present)")
+    parser.add_argument("--threads", type=int, default=threads, help="torch intra-op threads")
+    parser.add_argument("--json", default=None, help="write the results here")
+    return parser
+
+
+def setup(args: argparse.Namespace) -> torch.device:
+    """Apply --threads (when given) and return the --device to measure on."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return pick_device(args.device)
 
 
 def pick_device(name: str | None) -> torch.device:

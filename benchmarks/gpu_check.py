@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, pick_device, synchronize, throughput, write_json  # noqa: E402
+from _common import add_common_options, machine_info, setup, synchronize, throughput, write_json  # noqa: E402
 from train_step import make_step, time_steps  # noqa: E402
 
 from resdepth import Trainer, get_model  # noqa: E402
@@ -106,7 +106,7 @@ def short_training(
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
+    add_common_options(parser)
     parser.add_argument("--data", default=".data/cifar10-jpeg.tar.gz")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the short training")
     parser.add_argument("--batch", type=int, default=512)
@@ -114,9 +114,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile step")
     parser.add_argument("--subset", type=int, default=None, help="train on N images (a dry run)")
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    device = pick_device(args.device)
+    device = setup(args)
     info = machine_info(device)
     print(f"== {info.get('gpu', device)}; torch {torch.__version__}")
     torch.backends.cudnn.benchmark = True

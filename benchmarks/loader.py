@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, pick_device, print_table, synchronize, write_json  # noqa: E402
+from _common import add_common_options, machine_info, print_table, setup, synchronize, write_json  # noqa: E402
 
 from resdepth import transforms as T  # noqa: E402
 from resdepth.data import DeviceLoader, make_synthetic  # noqa: E402
@@ -51,16 +51,12 @@ def epoch_rate(loader: object, device: torch.device) -> float:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
+    add_common_options(parser)
     parser.add_argument("--images", type=int, default=10_000, help="images per epoch")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = setup(args)
     images, labels = make_synthetic(args.images, 10, 32)
     recipe = get_recipe("resnet40-ft")
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, pick_device, print_table, synchronize, write_json  # noqa: E402
+from _common import add_common_options, machine_info, print_table, setup, synchronize, write_json  # noqa: E402
 
 from resdepth import count_parameters, get_model  # noqa: E402
 
@@ -98,8 +98,7 @@ def time_steps(step, steps: int, device: torch.device) -> float:  # noqa: ANN001
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    add_common_options(parser)
     parser.add_argument("--models", nargs="+", default=["resnet10", "resnet40", "resnet102"])
     parser.add_argument("--variants", nargs="+", default=None,
                         help="fp32, channels_last, bf16_channels_last, bf16_channels_last_compile "
@@ -107,11 +106,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=None, help="steps per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = setup(args)
     variants = args.variants or (
         ["fp32", "channels_last", "bf16_channels_last", "bf16_channels_last_compile"]
         if device.type == "cuda"

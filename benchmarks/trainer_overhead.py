@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, pick_device, print_table, synchronize, write_json  # noqa: E402
+from _common import add_common_options, machine_info, print_table, setup, synchronize, write_json  # noqa: E402
 
 from resdepth import Trainer, get_model  # noqa: E402
 from resdepth.data import DeviceLoader, make_synthetic  # noqa: E402
@@ -57,17 +57,13 @@ def trainer_epoch(
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
+    add_common_options(parser)
     parser.add_argument("--model", default="resnet10")
     parser.add_argument("--images", type=int, default=2048)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = setup(args)
     recipe = get_recipe("as1", batch_size=args.batch, epochs=1)
     images, labels = make_synthetic(args.images, 10, 32)
     transform = recipe.build_train_transform()

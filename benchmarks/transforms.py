@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, pick_device, print_table, throughput, write_json  # noqa: E402
+from _common import add_common_options, machine_info, print_table, setup, throughput, write_json  # noqa: E402
 
 from resdepth import transforms as T  # noqa: E402
 
@@ -126,17 +126,14 @@ def resdepth_pipeline(
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    add_common_options(parser, threads=1)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
     parser.add_argument("--skip-per-sample", action="store_true")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled row")
-    parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = setup(args)
     rows, results = [], []
     for batch in args.batch_sizes:
         entry: dict[str, float | int | None] = {"batch": batch}

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .models import count_parameters, depth, get_model, get_model_builder, list_models, summary
+from .models import count_parameters, depth, get_model, list_models, summary
 
 __all__ = ["main", "build_parser"]
 
@@ -40,7 +40,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     try:
-        get_model_builder(args.name)
         net = get_model(args.name, num_classes=args.num_classes)
         print(summary(net, input_size=tuple(args.input_size)))
     except ValueError as err:
