@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from resdepth import History, Trainer, count_parameters, get_model
+from resdepth import History, Trainer, count_parameters, get_model, seed_everything
 from resdepth.data import Dataset, load_dataset
 from resdepth.recipes import get_recipe
 
@@ -42,6 +42,7 @@ def train_model(
     overrides = {"batch_size": SMOKE["batch_size"]} if args.smoke else {}
     recipe = get_recipe(recipe_name, **overrides)
     epochs = SMOKE["epochs"] if args.smoke else (args.epochs or recipe.epochs)
+    seed_everything(0)  # the same initial weights on every run of the script
     model = get_model(model_name, num_classes=len(train.classes))
     out = Path(args.out) / f"{model_name}-{recipe_name}"
     trainer = Trainer(model, recipe=recipe, device=args.device, out_dir=out,

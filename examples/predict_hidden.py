@@ -17,7 +17,7 @@ from _shared import load_splits, parser, train_model
 from resdepth import Trainer, get_model
 from resdepth.checkpoint import load_checkpoint
 from resdepth.data import load_image_folder, load_unlabeled_pickle, write_predictions_csv
-from resdepth.recipes import get_recipe
+from resdepth.recipes import Recipe
 
 
 def main() -> None:
@@ -40,8 +40,9 @@ def main() -> None:
     meta = state["metadata"]
     model = get_model(meta["model"], num_classes=len(meta["classes"]))
     model.load_state_dict(state["model"])
-    trainer = Trainer(model, recipe=get_recipe(state["recipe"], **state["recipe_overrides"]),
-                      device=args.device, progress=False)  # fmt: skip
+    # The checkpoint stores the whole recipe it was trained with.
+    trainer = Trainer(model, recipe=Recipe.from_dict(state["recipe"]), device=args.device,
+                      progress=False)  # fmt: skip
     if images is None:
         if args.input is None:
             p.error("--input is required")

@@ -29,7 +29,16 @@ from .models import (
     resnet_num_parameters,
     summary,
 )
-from .trainer import Callback, NonFiniteLossError, RunExistsError, Trainer
+from .seeding import seed_everything
+from .trainer import (
+    Callback,
+    NonFiniteLossError,
+    ResumeMismatchError,
+    RunExistsError,
+    RunInterrupted,
+    RunLockedError,
+    Trainer,
+)
 
 try:
     __version__ = version("resdepth")
@@ -46,7 +55,10 @@ __all__ = [
     "NonFiniteLossError",
     "ResNet",
     "ResidualBlock",
+    "ResumeMismatchError",
     "RunExistsError",
+    "RunInterrupted",
+    "RunLockedError",
     "Trainer",
     "WidthFit",
     "__version__",
@@ -59,5 +71,6 @@ __all__ = [
     "presets",
     "register_model",
     "resnet_num_parameters",
+    "seed_everything",
     "summary",
 ]

@@ -8,7 +8,16 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_from_env", "is_distributed", "rank", "world_size", "all_reduce_sum", "barrier"]
+__all__ = [
+    "all_gather_objects",
+    "all_reduce_max",
+    "all_reduce_sum",
+    "barrier",
+    "init_from_env",
+    "is_distributed",
+    "rank",
+    "world_size",
+]
 
 
 def is_distributed() -> bool:
@@ -55,6 +64,21 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    if is_distributed():
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t
+
+
+def all_gather_objects(obj: object) -> list[object]:
+    """Every rank's ``obj``, in rank order (``[obj]`` outside torchrun)."""
+    if not is_distributed():
+        return [obj]
+    out: list[object] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def barrier() -> None:

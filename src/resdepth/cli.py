@@ -47,46 +47,83 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_data(args: argparse.Namespace, train: bool) -> Any:
+def _load_data(args: argparse.Namespace, train: bool, subset: int | None = None,
+               seed: int = 0) -> Any:  # fmt: skip
     from .data import load_dataset
 
     ds = load_dataset(
         args.data, train=train, root=args.root, download=not args.no_download,
-        cache_dir=args.cache_dir, synthetic_size=args.subset or 10_000,
+        cache_dir=args.cache_dir, synthetic_size=subset or 10_000,
     )  # fmt: skip
-    return ds.subset(args.subset, seed=args.seed) if args.subset else ds
+    return ds.subset(subset, seed=seed) if subset else ds
+
+
+def _resumed_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The run's own settings, from its checkpoint, where the command leaves them out."""
+    from .checkpoint import load_checkpoint
+    from .recipes import Recipe, get_recipe
+
+    state = load_checkpoint(out / "last.pt")
+    meta = state.get("metadata") or {}
+    recipe = Recipe.from_dict(state["recipe"])
+    if args.recipe is not None and args.recipe != recipe.name:
+        recipe = get_recipe(args.recipe)  # the resume check then names every difference
+    if args.seed is not None and args.seed != meta.get("seed", args.seed):
+        raise CommandError(
+            f"--seed {args.seed}: the run in {out} used seed {meta['seed']}; "
+            "leave --seed out to keep it"
+        )
+    subset = args.subset if args.subset is not None else meta.get("subset")
+    return {
+        "model": args.model or meta.get("model", "resnet40"),
+        "recipe": recipe,
+        "precision": args.precision or state.get("precision", "fp32"),
+        "seed": meta.get("seed", 0) if args.seed is None else args.seed,
+        "subset": subset,
+    }
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ._run_dir import RunDirectory
+    from .recipes import get_recipe
+    from .seeding import seed_everything
     from .trainer import Trainer
 
     out = Path(args.out)
-    if (out / "last.pt").exists() and not args.resume:
-        raise CommandError(f"{out} already holds a run: add --resume, or choose another --out")
-    if args.resume and not (out / "last.pt").exists():
-        raise CommandError(f"--resume: no run to resume in {out} (no last.pt)")
-    train, test = _load_data(args, True), _load_data(args, False)
+    RunDirectory(out).check_can_start(resume=args.resume)
+    if args.resume:
+        settings = _resumed_settings(args, out)
+    else:
+        settings = {
+            "model": args.model or "resnet40", "recipe": get_recipe(args.recipe or "as1"),
+            "precision": args.precision or "fp32",
+            "seed": args.seed if args.seed is not None else 0, "subset": args.subset,
+        }  # fmt: skip
+    recipe = settings["recipe"]
+    if args.batch_size is not None:
+        recipe = recipe.replace(batch_size=args.batch_size)
+    seed, subset = settings["seed"], settings["subset"]
+    train = _load_data(args, True, subset, seed)
+    test = _load_data(args, False, subset, seed)
+    # Seeded before the model is built: the same command gives the same initial weights.
+    seed_everything(seed, deterministic=args.deterministic)
     overrides = {"num_classes": len(train.classes)}
-    model = get_model(args.model, **overrides)
-    recipe_overrides: dict[str, Any] = {}
-    if args.batch_size:
-        recipe_overrides["batch_size"] = args.batch_size
-    if args.epochs:
-        recipe_overrides["epochs"] = args.epochs
-    from .recipes import get_recipe
-
-    recipe = get_recipe(args.recipe, **recipe_overrides)
+    model = get_model(settings["model"], **overrides)
+    metadata = {"model": settings["model"], "model_kwargs": overrides,
+                "classes": list(train.classes), "seed": seed, "subset": subset}  # fmt: skip
     trainer = Trainer(
-        model, recipe=recipe, device=args.device, precision=args.precision,
-        channels_last=args.channels_last, compile=args.compile, out_dir=out, seed=args.seed,
-        progress=not args.quiet,
-        metadata={"model": args.model, "model_kwargs": overrides, "classes": list(train.classes)},
+        model, recipe=recipe, device=args.device, precision=settings["precision"],
+        channels_last=args.channels_last, compile=args.compile, out_dir=out, seed=seed,
+        progress=not args.quiet, metadata=metadata, checkpoint_every=args.checkpoint_every,
     )  # fmt: skip
     if trainer.is_main:
         print(f"data: {train.name}, {len(train)} images; {test.name}, {len(test)} images")
-        print(f"model: {args.model} ({count_parameters(model):,} parameters, depth {depth(model)})")
+        print(
+            f"model: {settings['model']} ({count_parameters(model):,} parameters, "
+            f"depth {depth(model)})"
+        )
         print(f"recipe: {recipe.name}: {recipe.summary()}")
-        print(f"device: {trainer.device}, precision {args.precision}; writing to {out}")
+        print(f"device: {trainer.device}, precision {trainer.precision}; writing to {out}")
     train_loader, test_loader = trainer.build_loaders(train, test)
     history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
     best = history.best()
@@ -100,7 +137,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _trainer_from_checkpoint(args: argparse.Namespace) -> Any:
     from .checkpoint import load_checkpoint
-    from .recipes import get_recipe
+    from .recipes import Recipe
     from .trainer import Trainer
 
     state = load_checkpoint(args.checkpoint)
@@ -109,7 +146,8 @@ def _trainer_from_checkpoint(args: argparse.Namespace) -> Any:
         raise CommandError(f"{args.checkpoint} does not record its model; load it from Python")
     model = get_model(meta["model"], **meta.get("model_kwargs", {}))
     model.load_state_dict(state["model"])
-    recipe = get_recipe(state["recipe"], **state.get("recipe_overrides", {}))
+    # The recipe as trained, stored whole: a custom recipe needs no registering here.
+    recipe = Recipe.from_dict(state["recipe"])
     trainer = Trainer(model, recipe=recipe, device=args.device, progress=False)
     return trainer, meta
 
@@ -212,7 +250,11 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
     p.add_argument("--cache-dir", default=None, help="cache decoded images of an archive here")
     p.add_argument("--subset", type=int, default=None, help="use N random images of each split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=None,
+        help="seeds the subset, the model's initial weights, shuffling and augmentation "
+        "(default 0; a resumed run keeps its own)",
+    )  # fmt: skip
     p.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)"
     )
@@ -239,16 +281,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("train", help="train a model with a recipe")
-    p.add_argument("--model", default="resnet40", help="a registered model (default: resnet40)")
-    p.add_argument("--recipe", default="as1", help="a registered recipe (default: as1)")
+    p.add_argument(
+        "--model", default=None,
+        help="a registered model (default: resnet40; a resumed run keeps its own)",
+    )  # fmt: skip
+    p.add_argument(
+        "--recipe", default=None,
+        help="a registered recipe (default: as1; a resumed run keeps its own)",
+    )  # fmt: skip
     _add_data_options(p)
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
+    p.add_argument(
+        "--epochs", type=int, default=None,
+        help="epochs (default: the recipe's; with --resume, the run's own, and another "
+        "number re-plans the schedule for that length)",
+    )  # fmt: skip
     p.add_argument("--batch-size", type=int, default=None, help="override the recipe's")
     p.add_argument("--out", required=True, help="run folder: history.csv, last.pt, best.pt")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16"), default=None,
+        help="default fp32; a resumed run keeps its own",
+    )  # fmt: skip
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--checkpoint-every", default="5min", metavar="WHEN",
+        help="also save last.pt during an epoch: '5min' (default), '300s', '1000steps', 'off'",
+    )  # fmt: skip
+    p.add_argument(
+        "--deterministic", action="store_true",
+        help="deterministic algorithms (repeatable GPU runs, somewhat slower)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.set_defaults(func=_cmd_train)
 
@@ -285,11 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .checkpoint import CheckpointError
     from .data import DatasetNotFoundError
-    from .trainer import NonFiniteLossError, RunExistsError
+    from .trainer import NonFiniteLossError, RunExistsError, RunInterrupted, RunLockedError
 
     user_errors = (
         CommandError, CheckpointError, DatasetNotFoundError, RunExistsError,
-        NonFiniteLossError, ValueError, FileNotFoundError, pickle.UnpicklingError,
+        RunLockedError, NonFiniteLossError, ValueError, FileNotFoundError,
+        pickle.UnpicklingError,
     )  # fmt: skip
     try:
         return int(args.func(args))
@@ -298,8 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"resdepth: error: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as stopped:
+        print(f"resdepth: {stopped}", file=sys.stderr)
+        return 128 + stopped.signal
     except KeyboardInterrupt:
-        print("resdepth: interrupted", file=sys.stderr)
+        print("\nresdepth: interrupted", file=sys.stderr)
         return 130
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ._atomic import atomic_write
+
 __all__ = ["History", "COLUMNS", "PAPER_COLUMNS"]
 
 #: The paper's CSV columns; accuracies are in percent.
@@ -20,8 +22,10 @@ PAPER_COLUMNS = (
     "test_loss",
     "learning_rate",
 )
-#: What resdepth records: the paper's columns plus wall time and throughput.
-COLUMNS = (*PAPER_COLUMNS, "epoch_seconds", "images_per_second")
+#: What resdepth records: the paper's columns plus wall time, throughput, and a note
+#: where something about the run changed at that epoch (a resume, a longer schedule).
+COLUMNS = (*PAPER_COLUMNS, "epoch_seconds", "images_per_second", "note")
+_TEXT_COLUMNS = ("note",)
 
 
 class History:
@@ -49,6 +53,14 @@ class History:
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.rows[index]
 
+    def state_dict(self) -> dict[str, Any]:
+        """The rows, for a checkpoint."""
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replace the rows with those of a :meth:`state_dict`."""
+        self.rows = [dict(r) for r in state["rows"]]
+
     def column(self, name: str) -> list[float]:
         return [float(r.get(name, math.nan)) for r in self.rows]
 
@@ -58,28 +70,13 @@ class History:
         return max(rows, key=lambda r: float(r[metric])) if rows else None
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write every row (all of :data:`COLUMNS`) to ``path``."""
+        """Write every row (all of :data:`COLUMNS`) to ``path``, atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with tmp.open("w", newline="") as f:
+        with atomic_write(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(tmp, path)
         return path
-
-    @staticmethod
-    def append_csv(path: str | os.PathLike[str], row: dict[str, Any]) -> None:
-        """Append one row to a CSV, writing the header first if the file is new."""
-        path = Path(path)
-        new = not path.exists() or path.stat().st_size == 0
-        with path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> History:
@@ -94,7 +91,15 @@ class History:
                 raise ValueError(f"{path} has no 'epoch' column; columns: {reader.fieldnames}")
             rows = [
                 {
-                    k: (int(v) if k == "epoch" else float(v) if v not in ("", None) else math.nan)
+                    k: (
+                        int(v)
+                        if k == "epoch"
+                        else (v or "")
+                        if k in _TEXT_COLUMNS
+                        else float(v)
+                        if v not in ("", None)
+                        else math.nan
+                    )
                     for k, v in row.items()
                     if k
                 }  # fmt: skip

@@ -119,3 +119,48 @@ def test_synthetic_is_learnable_and_named() -> None:
     ds = load_dataset("synthetic", synthetic_size=50)
     assert "synthetic" in ds.name and len(ds) == 50
     assert len(ds.subset(10)) == 10 and "subset" in ds.subset(10).name
+
+
+def test_mixing_runs_in_the_loader_and_resumes_with_it() -> None:
+    images = torch.randint(0, 256, (40, 3, 6, 6), dtype=torch.uint8)
+    labels = torch.arange(40) % 5
+
+    def make() -> DeviceLoader:
+        return DeviceLoader(
+            images, labels, batch_size=8, transform=T.Compose([T.ToFloat(), T.RandomCrop(6, 1)]),
+            mixing=T.CutMix(p=1.0, num_classes=5, mode="sample"), generator=5, device="cpu",
+        )  # fmt: skip
+
+    reference = list(make())
+    assert all(y.shape == (8, 5) for _, y in reference)  # soft targets
+    assert torch.allclose(torch.cat([y for _, y in reference]).sum(1), torch.ones(40))
+    interrupted = make()
+    partial = iter(interrupted)
+    next(partial), next(partial)
+    resumed = make()
+    resumed.load_state_dict(interrupted.state_dict())
+    for (x, y), (ex, ey) in zip(resumed, reference[2:], strict=True):
+        assert torch.equal(x, ex) and torch.equal(y, ey)
+    other_seed = DeviceLoader(images, labels, batch_size=8, generator=6, device="cpu",
+                              mixing=T.CutMix(p=1.0, num_classes=5))  # fmt: skip
+    assert not torch.equal(next(iter(other_seed))[1], reference[0][1])
+    with pytest.raises(TypeError, match="mixing"):
+        DeviceLoader(images, labels, batch_size=8, mixing=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"batch_size": 4}, "batch_size 6 -> 4"),
+        ({"n": 18}, "size 20 -> 18"),
+        ({"world_size": 2}, "world_size 1 -> 2"),
+    ],  # fmt: skip
+)
+def test_a_loader_state_does_not_load_into_other_batches(change: dict, named: str) -> None:
+    a = DeviceLoader(*_data(20), batch_size=6, device="cpu")
+    next(iter(a))
+    state = a.state_dict()
+    b = DeviceLoader(*_data(change.get("n", 20)), batch_size=change.get("batch_size", 6),
+                     world_size=change.get("world_size", 1), device="cpu")  # fmt: skip
+    with pytest.raises(ValueError, match=named):
+        b.load_state_dict(state)

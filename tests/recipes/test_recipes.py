@@ -1,18 +1,46 @@
 from __future__ import annotations
 
+import dataclasses
+import io
 import math
+import re
 
 import pytest
 import torch
 from torch import nn
 
 from resdepth import transforms as T
-from resdepth.recipes import Recipe, get_recipe, list_recipes, register_recipe
+from resdepth.recipes import (
+    METRICS,
+    Recipe,
+    WarmupLinearDecay,
+    get_recipe,
+    list_augmentations,
+    list_mixings,
+    list_optimizers,
+    list_recipes,
+    list_schedules,
+    register_optimizer,
+    register_recipe,
+)
+from resdepth.recipes.components import _OPTIMIZERS
 from resdepth.recipes.registry import _RECIPES
 
 
 def _model() -> nn.Module:
     return nn.Linear(4, 3)
+
+
+def _rates(recipe: Recipe, steps: int, steps_per_epoch: int = 1) -> list[float]:
+    """The learning rate before each of ``steps`` scheduler steps."""
+    opt = recipe.build_optimizer(_model())
+    sched = recipe.build_scheduler(opt, steps_per_epoch=steps_per_epoch)
+    rates = []
+    for _ in range(steps):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
 
 
 def test_registered_names() -> None:
@@ -40,27 +68,14 @@ def test_as1_builds_the_papers_hyperparameters() -> None:
 
 @pytest.mark.parametrize("epochs", [5, 12])
 def test_as1_learning_rates_follow_the_cosine(epochs: int) -> None:
-    r = get_recipe("as1", epochs=epochs)
-    opt = r.build_optimizer(_model())
-    sched = r.build_scheduler(opt)
-    rates = []
-    for _ in range(epochs):
-        rates.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    rates = _rates(get_recipe("as1", epochs=epochs), steps=epochs)
     expected = [0.05 * (1 + math.cos(math.pi * e / epochs)) for e in range(epochs)]
     assert rates == pytest.approx(expected, abs=1e-9)
 
 
 def test_as1_linear_decays_to_zero() -> None:
     r = get_recipe("as1-linear", epochs=4)
-    opt = r.build_optimizer(_model())
-    sched = r.build_scheduler(opt)
-    rates = []
-    for _ in range(5):
-        rates.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    rates = _rates(r, steps=5)
     assert rates == pytest.approx([0.1, 0.075, 0.05, 0.025, 0.0], abs=1e-9)
     assert "LinAnnealLR" in r.source
 
@@ -98,12 +113,7 @@ def test_fast_recipe_warms_up_per_batch() -> None:
     r = get_recipe("fast", epochs=3)
     opt = r.build_optimizer(_model())
     assert opt.param_groups[0]["nesterov"] is True
-    sched = r.build_scheduler(opt, steps_per_epoch=10)
-    rates = []
-    for _ in range(30):
-        rates.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    rates = _rates(r, steps=30, steps_per_epoch=10)
     assert rates[0] == pytest.approx(0.04) and max(rates) == pytest.approx(0.4)
     assert rates.index(max(rates)) == 20 and rates[-1] == pytest.approx(0.04)
     assert "ours" in r.source and r.label_smoothing == 0.1
@@ -142,3 +152,107 @@ def test_register_a_custom_recipe() -> None:
         assert get_recipe("_test_short").name == "_test_short"
     finally:
         _RECIPES._entries.pop("_test_short", None)
+
+
+def test_recipes_are_values_that_no_caller_can_change() -> None:
+    as1 = get_recipe("as1")
+    with pytest.raises(TypeError):
+        as1.optimizer_kwargs["lr"] = 5  # type: ignore[index]
+    with pytest.raises(TypeError):
+        as1.augment[1][1]["padding"] = 40  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        as1.epochs = 3  # type: ignore[misc]
+    # A mutable mapping handed in is copied, not kept.
+    kwargs = {"lr": 0.1, "momentum": 0.9}
+    recipe = Recipe(name="x", optimizer="sgd", optimizer_kwargs=kwargs, scheduler="constant")
+    kwargs["lr"] = 9.0
+    assert recipe.lr == 0.1
+    for name in list_recipes():
+        assert dict(get_recipe(name).augment[1][1])["padding"] == 4
+    assert get_recipe("as1").lr == 0.1
+
+
+def test_changing_a_component_starts_from_its_defaults() -> None:
+    adam = get_recipe("as1", optimizer="adam")
+    assert dict(adam.optimizer_kwargs) == {"lr": 0.1}
+    assert isinstance(adam.build_optimizer(_model()), torch.optim.Adam)
+    assert dict(get_recipe("as1", optimizer="adam", weight_decay=0.01).optimizer_kwargs) == {
+        "lr": 0.1, "weight_decay": 0.01,
+    }  # fmt: skip
+    cosine = get_recipe("as2", scheduler="cosine", monitor=None)
+    assert dict(cosine.scheduler_kwargs) == {}
+    assert dict(get_recipe("resnet40-ft", mixing="mixup").mixing_kwargs) == {}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"optimizer": "adam", "momentum": 0.9}, "'momentum', which adam"),
+        ({"monitor": "test_acc"}, "monitor must be one of"),
+        ({"lr": math.inf}, "finite, positive lr"),
+        ({"lr": -0.1}, "finite, positive lr"),
+        ({"lr": math.nan}, "finite, positive lr"),
+        ({"momentum": -1.0}, "optimizer_kwargs: Invalid momentum"),
+        ({"scheduler_kwargs": {"T_max": 5}}, "'T_max', which the 'cosine' schedule"),
+        ({"augment": (("RandomCrop", {"size": None, "paddin": 4}),)}, "'paddin', which RandomCrop"),
+        ({"augment": (("RandomCrop", {"size": None, "padding": -1}),)}, "padding must be"),
+        ({"mixing": "cutmix", "mixing_kwargs": {"alph": 1.0}}, "'alph', which cutmix"),
+        ({"mixing": "cutmix", "mixing_kwargs": {"num_classes": 3}}, "'num_classes'"),
+        ({"mixing_kwargs": {"alpha": 1.0}}, "mixing_kwargs given without mixing"),
+        ({"scheduler": "cosine", "scheduler_interval": "step"}, "scheduler_interval"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"std": (0.2, 0.0, 0.2)}, "std finite and positive"),
+    ],
+)
+def test_a_recipe_is_checked_when_it_is_made(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_recipe("as1", **overrides)
+
+
+def test_a_warm_up_longer_than_the_run_is_refused() -> None:
+    with pytest.raises(ValueError, match="warm-up"):
+        get_recipe("fast", epochs=2)
+    with pytest.raises(ValueError, match="warm-up"):
+        WarmupLinearDecay(10, 10)
+    rates = _rates(get_recipe("fast", epochs=3), steps=12, steps_per_epoch=4)
+    assert max(rates) == pytest.approx(0.4) and rates[-1] == pytest.approx(0.1)  # decays
+
+
+def test_to_dict_and_from_dict_round_trip() -> None:
+    for name in list_recipes():
+        recipe = get_recipe(name)
+        data = recipe.to_dict()
+        assert Recipe.from_dict(data) == recipe
+        # Only plain containers: what torch.load(weights_only=True) reads back.
+        buffer = io.BytesIO()
+        torch.save(data, buffer)
+        buffer.seek(0)
+        assert torch.load(buffer, weights_only=True) == data
+    with pytest.raises(ValueError, match="unknown recipe field"):
+        Recipe.from_dict({**get_recipe("as1").to_dict(), "speed": 3})
+
+
+def test_components_are_registries_users_can_extend() -> None:
+    assert {"sgd", "adam", "adamw"} <= set(list_optimizers())
+    assert {"cosine", "linear", "plateau", "warmup_linear", "constant"} <= set(list_schedules())
+    assert {"RandomCrop", "RandomHorizontalFlip", "RandomAffine"} <= set(list_augmentations())
+    assert {"cutmix", "mixup"} <= set(list_mixings())
+    with pytest.raises(ValueError, match="already registered"):
+        register_optimizer("sgd", torch.optim.SGD)
+    with pytest.raises(TypeError, match="Optimizer subclass"):
+        register_optimizer("_test_not_an_optimizer", dict)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="did you mean 'sgd'"):
+        get_recipe("as1", optimizer="sgdd")
+    name = "_test_rmsprop"
+    try:
+        register_optimizer(name, torch.optim.RMSprop)
+        recipe = get_recipe("as1", optimizer=name, optimizer_kwargs={"lr": 0.01, "alpha": 0.9})
+        assert isinstance(recipe.build_optimizer(_model()), torch.optim.RMSprop)
+    finally:
+        _OPTIMIZERS._entries.pop(name, None)
+
+
+def test_the_monitorable_metrics_are_history_columns() -> None:
+    from resdepth.history import COLUMNS
+
+    assert set(METRICS) <= set(COLUMNS)

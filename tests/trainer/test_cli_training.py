@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from resdepth.cli import main
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 24), ("test", 8)):
-        for c, name in enumerate(("ant", "bee", "cow")):
-            folder = root / "data" / split / name
-            folder.mkdir(parents=True)
-            for i in range(n):
-                pixels = rng.integers(0, 80, (16, 16, 3)) + 80 * c
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
-    out = root / "tiny.tar.gz"
-    with tarfile.open(out, "w:gz") as tf:
-        tf.add(root / "data", arcname="tiny")
-    return out
 
 
 def _train(archive: Path, out: Path, *extra: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -13,6 +13,7 @@ from torch import Tensor
 __all__ = ["DeviceLoader"]
 
 Transform = Callable[..., Tensor]
+Mixing = Callable[..., tuple[Tensor, Tensor]]
 
 
 def _accepts_generator(fn: Callable[..., Any]) -> bool:
@@ -33,8 +34,9 @@ class DeviceLoader:
     Shuffling draws from the loader's own CPU generator, so the order of every epoch
     is reproducible, and :meth:`state_dict` / :meth:`load_state_dict` resume a run in
     the middle of an epoch with the same order.  Transforms that take a ``generator=``
-    keyword (every :mod:`resdepth.transforms` transform does) draw from a second,
-    device-side generator that is saved and restored the same way.
+    keyword (every :mod:`resdepth.transforms` transform does) and the batch mixing
+    draw from a second, device-side generator that is saved and restored the same
+    way, so the loader holds every random stream of the training batches.
 
     With ``world_size > 1`` every epoch's permutation is the same on all ranks and
     rank ``r`` takes positions ``r, r + world_size, ...``: disjoint shards that
@@ -48,12 +50,17 @@ class DeviceLoader:
         drop_last: drop the last, smaller batch.
         transform: callable applied to each batch of images on the device; when
             ``None`` batches are yielded as stored (uint8).
+        mixing: batch mixing applied after ``transform``, called
+            ``mixing(images, labels, generator=...)`` and returning ``(images,
+            targets)``, such as :class:`~resdepth.transforms.CutMix`; batches then
+            carry soft targets ``(B, K)``.
         device: where to keep the data (default: CUDA when available).
         generator: seed (int) or CPU ``torch.Generator`` for shuffling and
             augmentation; default seed 0.
         rank: this process's rank for sharding.
         world_size: number of processes sharing each epoch.
         channels_last: return images in channels_last memory format.
+        classes: the class names of the labels, recorded with a run's checkpoints.
 
     Examples:
         >>> import torch
@@ -77,6 +84,8 @@ class DeviceLoader:
         rank: int = 0,
         world_size: int = 1,
         channels_last: bool = False,
+        mixing: Mixing | None = None,
+        classes: Sequence[str] | None = None,
     ) -> None:
         if not isinstance(images, Tensor) or images.dim() != 4:
             raise ValueError(
@@ -99,6 +108,8 @@ class DeviceLoader:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        if mixing is not None and not callable(mixing):
+            raise TypeError(f"mixing must be callable, got {type(mixing).__name__}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -111,6 +122,8 @@ class DeviceLoader:
         self.rank = rank
         self.world_size = world_size
         self.channels_last = channels_last
+        self.mixing = mixing
+        self.classes = tuple(classes) if classes is not None else None
         if isinstance(generator, torch.Generator):
             self._shuffle_gen = generator
         else:
@@ -169,11 +182,24 @@ class DeviceLoader:
                 )
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+            if self.mixing is not None:
+                x, y = self.mixing(x, y, generator=self._augment_gen)
             self._position = b + 1
             yield x, y
 
+    def _layout(self) -> dict[str, int]:
+        # What the position means: the same samples, batches and shard on resume.
+        return {
+            "size": int(self.images.shape[0]),
+            "batch_size": self.batch_size,
+            "world_size": self.world_size,
+            "rank": self.rank,
+            "drop_last": int(self.drop_last),
+        }
+
     def state_dict(self) -> dict[str, Any]:
-        """Where the loader stands: epoch, position in it, and both generators."""
+        """Where the loader stands: epoch, position in it, both generators, and the
+        data size, batch size and shard that the position refers to."""
         start = (
             self._epoch_start_state
             if self._epoch_start_state is not None
@@ -185,11 +211,26 @@ class DeviceLoader:
             "position": 0 if finished else self._position,
             "shuffle_state": self._shuffle_gen.get_state() if finished else start,
             "augment_state": self._augment_gen.get_state(),
-            "started": self._epoch_start_state is not None and not finished,
+            **self._layout(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a :meth:`state_dict`: the next iteration resumes exactly there."""
+        """Continue from a :meth:`state_dict`: the next iteration resumes exactly there.
+
+        Raises:
+            ValueError: if the state was saved by a loader over another number of
+                samples, batch size or shard, where its position would mean other
+                batches; the message names each difference.
+        """
+        changed = [
+            f"{key} {state[key]} -> {value}"
+            for key, value in self._layout().items()
+            if key in state and int(state[key]) != value
+        ]
+        if changed:
+            raise ValueError(
+                "the loader state was saved for other data or batches: " + ", ".join(changed)
+            )
         self.epoch = int(state["epoch"])
         self._position = int(state["position"])
         self._augment_gen.set_state(state["augment_state"].cpu())

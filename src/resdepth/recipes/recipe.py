@@ -1,62 +1,62 @@
-"""A recipe: a frozen description of how to train, and the builders that carry it out."""
+"""A recipe: an immutable, validated description of how to train, and its builders."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..transforms import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    BatchTransform,
-    Compose,
-    CutMix,
-    MixUp,
-    Normalize,
-    RandomAffine,
-    RandomCrop,
-    RandomHorizontalFlip,
-    ToFloat,
+from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
+from .components import (
+    ScheduleLength,
+    get_augmentation,
+    get_mixing,
+    get_optimizer,
+    get_schedule,
+    keyword_names,
 )
 
-__all__ = ["Recipe", "TransformSpec", "WarmupLinearDecay"]
+__all__ = ["METRICS", "Recipe", "TransformSpec"]
 
-#: ``(transform class name, keyword arguments)``; the classes of :mod:`resdepth.transforms`.
+#: ``(transform name, keyword arguments)``; names from :func:`register_augmentation`.
 TransformSpec = tuple[str, Mapping[str, Any]]
 
-_TRANSFORMS: dict[str, type[BatchTransform]] = {
-    "RandomHorizontalFlip": RandomHorizontalFlip,
-    "RandomCrop": RandomCrop,
-    "RandomAffine": RandomAffine,
-}
-_OPTIMIZERS = ("sgd", "adam", "adamw")
-_SCHEDULERS = ("cosine", "linear", "plateau", "warmup_linear", "constant")
+#: The history metrics a recipe can monitor (columns of ``history.csv``).
+METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
+
 # Overrides that reach into optimizer_kwargs rather than replacing a field.
 _OPTIMIZER_SHORTCUTS = ("lr", "momentum", "weight_decay", "nesterov", "betas")
+# Fields that describe a recipe without changing what training does.
+DESCRIPTIVE_FIELDS = ("source", "description")
 
 
-class WarmupLinearDecay:
-    """Learning-rate factor: linear warm-up from ``start`` to 1, then linear decay to 0.
+def _freeze(value: Any) -> Any:
+    """A read-only deep copy: mappings become mapping proxies, lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
 
-    A callable object rather than a lambda, so ``LambdaLR`` can save and restore it.
-    """
 
-    def __init__(self, warmup_steps: int, total_steps: int, start: float = 0.1) -> None:
-        self.warmup_steps = max(0, int(warmup_steps))
-        self.total_steps = max(1, int(total_steps))
-        self.start = float(start)
+def _thaw(value: Any) -> Any:
+    """Plain dicts and tuples again (what ``torch.load(weights_only=True)`` reads back)."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_thaw(v) for v in value)
+    return value
 
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return self.start + (1.0 - self.start) * step / self.warmup_steps
-        remaining = self.total_steps - self.warmup_steps
-        return max(0.0, 1.0 - (step - self.warmup_steps) / max(1, remaining))
+
+def _probe_optimizer() -> torch.optim.SGD:
+    return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
 
 
 @dataclass(frozen=True)
@@ -65,31 +65,46 @@ class Recipe:
 
     A recipe only describes; :class:`resdepth.Trainer` carries it out with
     :meth:`build_optimizer`, :meth:`build_scheduler`, :meth:`build_train_transform`,
-    :meth:`build_eval_transform` and :meth:`build_mixing`.  Use :meth:`replace` (or
-    :func:`resdepth.recipes.get_recipe` with overrides) for variants: anything that
-    depends on ``epochs``, such as the cosine period, is derived when built.
+    :meth:`build_eval_transform` and :meth:`build_mixing`.  It is a value: nested
+    fields are read-only (mapping proxies and tuples), and a recipe is checked when
+    it is made, so a wrong argument fails here rather than an epoch into a run.  Use
+    :meth:`replace` (or :func:`resdepth.recipes.get_recipe` with overrides) for
+    variants: anything that depends on ``epochs``, such as the cosine period, is
+    derived when built.
 
     Attributes:
         name: registry name.
-        optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"``.
+        optimizer: a registered optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, or one
+            added with :func:`~resdepth.recipes.register_optimizer`.
         optimizer_kwargs: keyword arguments of the optimiser (``lr`` included).
-        scheduler: ``"cosine"`` (``T_max`` = the schedule's length), ``"linear"``
-            (decay to 0), ``"plateau"`` (ReduceLROnPlateau), ``"warmup_linear"`` or
-            ``"constant"``.
-        scheduler_kwargs: extra keyword arguments of the scheduler.
+        scheduler: a registered schedule: ``"cosine"`` (``T_max`` = the schedule's
+            length), ``"linear"`` (decay to 0), ``"plateau"`` (ReduceLROnPlateau),
+            ``"warmup_linear"``, ``"constant"``, or one added with
+            :func:`~resdepth.recipes.register_schedule`.
+        scheduler_kwargs: the schedule's options.
         scheduler_interval: ``"epoch"`` or ``"batch"``: when the scheduler steps.
-        monitor: the history metric a plateau scheduler watches (``"test_accuracy"``).
+        monitor: the history metric a plateau scheduler watches (one of :data:`METRICS`).
         epochs: training epochs.
         batch_size: training batch size.
         test_batch_size: evaluation batch size.
         augment: train-time image transforms, as ``(name, kwargs)`` pairs.
-        mixing: ``"cutmix"``, ``"mixup"`` or ``None``.
+        mixing: ``"cutmix"``, ``"mixup"`` (or a registered name), or ``None``.
         mixing_kwargs: keyword arguments of the mixing transform (``alpha``, ``p``, ``mode``).
         label_smoothing: label smoothing of the loss.
         mean: normalisation means.
         std: normalisation standard deviations.
         source: where the recipe comes from (paper section or URL).
         description: one line for ``resdepth recipes``.
+
+    Examples:
+        >>> from resdepth.recipes import get_recipe
+        >>> recipe = get_recipe("as1")
+        >>> recipe.optimizer_kwargs["lr"] = 5
+        Traceback (most recent call last):
+        ...
+        TypeError: 'mappingproxy' object does not support item assignment
+        >>> get_recipe("as1", optimizer="adam").optimizer_kwargs   # Adam's defaults plus lr
+        mappingproxy({'lr': 0.1})
     """
 
     name: str
@@ -112,47 +127,151 @@ class Recipe:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.optimizer not in _OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
-        if self.scheduler not in _SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {_SCHEDULERS}, got {self.scheduler!r}")
-        if self.scheduler_interval not in ("epoch", "batch"):
-            raise ValueError(
-                f"scheduler_interval must be 'epoch' or 'batch', got {self.scheduler_interval!r}"
+        for name in ("optimizer_kwargs", "scheduler_kwargs", "mixing_kwargs"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise TypeError(f"{name} must be a mapping, got {getattr(self, name)!r}")
+        if isinstance(self.augment, (str, bytes)) or not isinstance(self.augment, (list, tuple)):
+            raise TypeError(
+                f"augment must be a sequence of (name, kwargs) pairs, got {self.augment!r}"
             )
-        if self.scheduler == "plateau" and self.scheduler_interval != "epoch":
-            raise ValueError("a plateau scheduler steps per epoch on its monitored metric")
-        if self.scheduler == "plateau" and not self.monitor:
-            raise ValueError("a plateau scheduler needs monitor= (for example 'test_accuracy')")
+        for name in ("optimizer_kwargs", "scheduler_kwargs", "mixing_kwargs", "augment", "mean",
+                     "std"):  # fmt: skip
+            object.__setattr__(self, name, _freeze(getattr(self, name)))
+        self._check_numbers()
+        self._check_optimizer()
+        self._check_schedule()
+        self._check_augment()
+        self._check_mixing()
+
+    # ------------------------------------------------------------------ validation
+    def _check_numbers(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         for name in ("epochs", "batch_size", "test_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if "lr" not in self.optimizer_kwargs or not self.optimizer_kwargs["lr"] > 0:
+        smoothing = self.label_smoothing
+        if (
+            isinstance(smoothing, bool)
+            or not isinstance(smoothing, numbers.Real)
+            or not (0.0 <= smoothing < 1.0)
+        ):
+            raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
+        if len(self.mean) != len(self.std) or not self.mean:
             raise ValueError(
-                f"optimizer_kwargs must hold a positive lr, got {dict(self.optimizer_kwargs)}"
+                f"mean and std must have one entry per channel, got {self.mean} and {self.std}"
             )
-        if self.mixing not in (None, "cutmix", "mixup"):
-            raise ValueError(f"mixing must be 'cutmix', 'mixup' or None, got {self.mixing!r}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        for spec_name, _ in self.augment:
-            if spec_name not in _TRANSFORMS:
-                raise ValueError(
-                    f"augment names an unknown transform {spec_name!r}; "
-                    f"known: {sorted(_TRANSFORMS)}"
-                )
+        if not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in self.mean) or not all(
+            isinstance(v, numbers.Real) and math.isfinite(v) and v > 0 for v in self.std
+        ):
+            raise ValueError(
+                f"mean must be finite and std finite and positive, got {self.mean} and {self.std}"
+            )
 
+    def _check_kwargs(self, field_name: str, kwargs: Mapping[str, Any], fn: Any, skip: int,
+                      what: str, reserved: tuple[str, ...] = ()) -> None:  # fmt: skip
+        allowed, open_ended = keyword_names(fn, skip=skip)
+        allowed -= set(reserved)
+        unknown = (
+            sorted(set(kwargs) - allowed) if not open_ended else sorted(set(kwargs) & set(reserved))
+        )
+        if unknown:
+            raise ValueError(
+                f"recipe {self.name!r}: {field_name} has {', '.join(map(repr, unknown))}, "
+                f"which {what} does not take; it takes {', '.join(sorted(allowed)) or 'nothing'}"
+            )
+
+    def _check_optimizer(self) -> None:
+        cls = get_optimizer(self.optimizer)
+        lr = self.optimizer_kwargs.get("lr")
+        if (
+            isinstance(lr, bool)
+            or not isinstance(lr, numbers.Real)
+            or not (math.isfinite(lr) and lr > 0)
+        ):
+            raise ValueError(
+                f"recipe {self.name!r}: optimizer_kwargs must hold a finite, positive lr, "
+                f"got {lr!r}"
+            )
+        self._check_kwargs("optimizer_kwargs", self.optimizer_kwargs, cls, 1,
+                           f"{self.optimizer} ({cls.__module__}.{cls.__name__})")  # fmt: skip
+        try:  # values: the optimizer's own checks, on a throw-away parameter
+            cls([nn.Parameter(torch.zeros(1))], **_thaw(self.optimizer_kwargs))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"recipe {self.name!r}: optimizer_kwargs: {err}") from None
+
+    def _check_schedule(self) -> None:
+        schedule = get_schedule(self.scheduler)
+        if self.scheduler_interval not in ("epoch", "batch"):
+            raise ValueError(
+                f"scheduler_interval must be 'epoch' or 'batch', got {self.scheduler_interval!r}"
+            )
+        if schedule.on_metric and self.scheduler_interval != "epoch":
+            raise ValueError(
+                f"a {self.scheduler} scheduler steps per epoch on its monitored metric"
+            )
+        if self.monitor is not None and self.monitor not in METRICS:
+            raise ValueError(f"monitor must be one of {METRICS} or None, got {self.monitor!r}")
+        if schedule.on_metric and not self.monitor:
+            raise ValueError(
+                f"a {self.scheduler} scheduler needs monitor= (for example 'test_accuracy')"
+            )
+        self._check_kwargs("scheduler_kwargs", self.scheduler_kwargs, schedule.build, 2,
+                           f"the {self.scheduler!r} schedule")  # fmt: skip
+        try:
+            self.build_scheduler(_probe_optimizer())
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"recipe {self.name!r}: scheduler_kwargs: {err}") from None
+
+    def _check_augment(self) -> None:
+        for spec in self.augment:
+            if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping)):
+                raise ValueError(f"augment entries must be (name, kwargs) pairs, got {spec!r}")
+            try:
+                cls = get_augmentation(spec[0])
+            except ValueError as err:
+                raise ValueError(f"augment names an {err}") from None
+            self._check_kwargs(f"augment {spec[0]!r}", spec[1], cls, 0, spec[0])
+            try:
+                cls(**_thaw(spec[1]))
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"recipe {self.name!r}: augment {spec[0]!r}: {err}") from None
+
+    def _check_mixing(self) -> None:
+        if self.mixing is None:
+            if self.mixing_kwargs:
+                raise ValueError(f"recipe {self.name!r}: mixing_kwargs given without mixing")
+            return
+        cls = get_mixing(self.mixing)
+        self._check_kwargs("mixing_kwargs", self.mixing_kwargs, cls, 0, self.mixing,
+                           reserved=("num_classes",))  # fmt: skip
+        try:
+            self.build_mixing(num_classes=2)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"recipe {self.name!r}: mixing_kwargs: {err}") from None
+
+    # ------------------------------------------------------------------ values
     @property
     def lr(self) -> float:
         return float(self.optimizer_kwargs["lr"])
 
+    @property
+    def steps_on_metric(self) -> bool:
+        """Whether the scheduler steps on the monitored metric (``ReduceLROnPlateau``)."""
+        return get_schedule(self.scheduler).on_metric
+
     def replace(self, **overrides: Any) -> Recipe:
-        """A copy with fields replaced; ``lr``, ``momentum``, ``weight_decay``,
+        """A new recipe with fields replaced; ``lr``, ``momentum``, ``weight_decay``,
         ``nesterov`` and ``betas`` go into ``optimizer_kwargs``.
 
+        Changing ``optimizer``, ``scheduler`` or ``mixing`` without giving that
+        component's keyword arguments starts from its defaults (plus the current
+        ``lr`` for a new optimizer), since the old arguments belong to the old one.
+
         Raises:
-            ValueError: for a name that is neither a field nor a shortcut.
+            ValueError: for a name that is neither a field nor a shortcut, or a result
+                that is not a valid recipe.
         """
         fields = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - fields - set(_OPTIMIZER_SHORTCUTS))
@@ -161,25 +280,45 @@ class Recipe:
                 f"unknown recipe override(s) {', '.join(unknown)}; expected fields "
                 f"{', '.join(sorted(fields))} or {', '.join(_OPTIMIZER_SHORTCUTS)}"
             )
-        opt = dict(overrides.pop("optimizer_kwargs", self.optimizer_kwargs))
+        for component in ("optimizer", "scheduler", "mixing"):
+            kwargs_field = f"{component}_kwargs"
+            if (
+                component in overrides
+                and overrides[component] != getattr(self, component)
+                and kwargs_field not in overrides
+            ):
+                overrides[kwargs_field] = {"lr": self.lr} if component == "optimizer" else {}
+        opt = _thaw(overrides.pop("optimizer_kwargs", self.optimizer_kwargs))
         for key in _OPTIMIZER_SHORTCUTS:
             if key in overrides:
                 opt[key] = overrides.pop(key)
-        return dataclasses.replace(self, optimizer_kwargs=opt, **overrides)
+        current = {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return Recipe(**{**current, **overrides, "optimizer_kwargs": opt})
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain dicts, tuples and numbers (what a checkpoint stores)."""
+        return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
+        """The recipe :meth:`to_dict` described (validated again).
+
+        Raises:
+            ValueError: for unknown fields or an invalid recipe.
+        """
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}")
+        return cls(**dict(data))
+
+    # ------------------------------------------------------------------ builders
     def build_optimizer(self, model: nn.Module | list[Any]) -> torch.optim.Optimizer:
         """The optimiser over ``model``'s parameters (or a list of parameters/groups)."""
         params = model.parameters() if isinstance(model, nn.Module) else model
-        kwargs = dict(self.optimizer_kwargs)
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, **kwargs)
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, **kwargs)
-        return torch.optim.AdamW(params, **kwargs)
+        return get_optimizer(self.optimizer)(params, **_thaw(self.optimizer_kwargs))
 
-    def build_scheduler(
-        self, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1
-    ) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
+    def build_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1) -> Any:
         """The scheduler; its length is ``epochs`` steps, or ``epochs * steps_per_epoch``
         when it steps per batch.  ``None`` for ``"constant"``."""
         if (
@@ -188,25 +327,8 @@ class Recipe:
             or steps_per_epoch < 1
         ):
             raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
-        total = self.epochs * (steps_per_epoch if self.scheduler_interval == "batch" else 1)
-        kwargs = dict(self.scheduler_kwargs)
-        sched = torch.optim.lr_scheduler
-        if self.scheduler == "cosine":
-            return sched.CosineAnnealingLR(optimizer, T_max=total, **kwargs)
-        if self.scheduler == "linear":
-            return sched.LinearLR(
-                optimizer, start_factor=1.0, end_factor=0.0, total_iters=total, **kwargs
-            )
-        if self.scheduler == "plateau":
-            return sched.ReduceLROnPlateau(optimizer, **kwargs)
-        if self.scheduler == "warmup_linear":
-            warmup = kwargs.pop("warmup_epochs", 1)
-            warmup_steps = math.ceil(
-                warmup * (steps_per_epoch if self.scheduler_interval == "batch" else 1)
-            )
-            factor = WarmupLinearDecay(warmup_steps, total, start=kwargs.pop("start_factor", 0.1))
-            return sched.LambdaLR(optimizer, factor, **kwargs)
-        return None
+        length = ScheduleLength(self.epochs, steps_per_epoch, self.scheduler_interval)
+        return get_schedule(self.scheduler).build(optimizer, length, **_thaw(self.scheduler_kwargs))
 
     def build_train_transform(self, compile: bool = False) -> Compose:
         """uint8 batches to augmented, normalised float batches.
@@ -215,7 +337,7 @@ class Recipe:
         (:meth:`~resdepth.transforms.BatchTransform.compile_apply`).
         """
         steps: list[BatchTransform] = [ToFloat()]
-        steps += [_TRANSFORMS[name](**dict(kwargs)) for name, kwargs in self.augment]
+        steps += [get_augmentation(name)(**_thaw(kwargs)) for name, kwargs in self.augment]
         steps.append(Normalize(self.mean, self.std))
         pipeline = Compose(steps)
         return pipeline.compile_apply() if compile else pipeline
@@ -224,12 +346,11 @@ class Recipe:
         """uint8 batches to normalised float batches, no augmentation."""
         return Compose([ToFloat(), Normalize(self.mean, self.std)])
 
-    def build_mixing(self, num_classes: int, compile: bool = False) -> CutMix | MixUp | None:
+    def build_mixing(self, num_classes: int, compile: bool = False) -> Any:
         """The batch-mixing transform (applied through ``torch.compile`` if asked), or ``None``."""
         if self.mixing is None:
             return None
-        cls = CutMix if self.mixing == "cutmix" else MixUp
-        mix = cls(num_classes=num_classes, **dict(self.mixing_kwargs))
+        mix = get_mixing(self.mixing)(num_classes=num_classes, **_thaw(self.mixing_kwargs))
         return mix.compile_apply() if compile else mix
 
     def summary(self) -> str:

@@ -1,0 +1,91 @@
+"""Evaluation and prediction passes over batches, in eval mode and without gradients."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import _distributed as dist
+
+__all__ = ["autocast", "evaluate_batches", "predict_images"]
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to the precision's dtype on ``device`` (nothing for fp32)."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module) -> Iterator[None]:
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        net.train(was_training)
+
+
+def evaluate_batches(
+    net: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    device: torch.device,
+    precision: str,
+    channels_last: bool,
+) -> dict[str, float]:
+    """Mean cross-entropy and accuracy (percent) over every rank's batches.
+
+    Raises:
+        ValueError: if the batches hold no images on any rank.
+    """
+    sums = torch.zeros(3, device=device)
+    with _eval_mode(net):
+        for x, y in batches:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, precision):
+                logits = net(x).float()
+            sums[0] += F.cross_entropy(logits, y, reduction="sum")
+            sums[1] += (logits.argmax(dim=1) == y).sum()
+            sums[2] += y.shape[0]
+    sums = dist.all_reduce_sum(sums)
+    n = float(sums[2])
+    if n == 0:
+        raise ValueError("the evaluation data holds no images")
+    return {"loss": float(sums[0]) / n, "accuracy": 100.0 * float(sums[1]) / n}
+
+
+def predict_images(
+    net: nn.Module,
+    images: Tensor,
+    transform: Callable[[Tensor], Tensor],
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+    channels_last: bool,
+    tta: bool,
+) -> Tensor:
+    """Class labels ``(N,)`` on the CPU; ``tta`` averages with horizontally flipped images."""
+    out = []
+    with _eval_mode(net):
+        for i in range(0, images.shape[0], batch_size):
+            x = transform(images[i : i + batch_size].to(device))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, precision):
+                probs = net(x).float().softmax(dim=1)
+                if tta:
+                    probs = probs + net(x.flip(-1)).float().softmax(dim=1)
+            out.append(probs.argmax(dim=1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)

@@ -1,0 +1,132 @@
+"""What a checkpoint promises about its run, the check that a resume keeps that promise,
+and re-planning a schedule when a resumed run is given another length."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .data import DeviceLoader
+from .recipes import Recipe
+
+__all__ = ["ResumeMismatchError", "describe_run", "run_differences", "replan_schedule"]
+
+# Fields of a recipe that may differ on resume: the length is re-planned explicitly,
+# and the prose describes rather than changes the run.
+_FREE_RECIPE_FIELDS = ("epochs", "source", "description")
+
+
+class ResumeMismatchError(ValueError):
+    """A resume whose settings differ from the checkpoint's; the message lists each."""
+
+
+def describe_run(
+    model: nn.Module, recipe: Recipe, train: object, precision: str, world_size: int
+) -> dict[str, Any]:
+    """The settings a resume must keep: recipe, model structure, data, precision, ranks."""
+    data: dict[str, Any] = {}
+    if isinstance(train, DeviceLoader):
+        data = {
+            "classes": list(train.classes) if train.classes is not None else None,
+            "size": int(train.images.shape[0]),
+            "batch_size": train.batch_size,
+        }
+    elif hasattr(train, "__len__"):
+        data = {"batches": len(train)}  # type: ignore[arg-type]
+    return {
+        "recipe": recipe.to_dict(),
+        "model": {
+            "class": type(model).__name__,
+            "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+        },
+        "data": data,
+        "precision": precision,
+        "world_size": world_size,
+    }
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = []
+    if old["class"] != new["class"]:
+        out.append(f"model class: {old['class']} -> {new['class']}")
+    old_shapes, new_shapes = old["shapes"], new["shapes"]
+    missing = sorted(set(old_shapes) - set(new_shapes))
+    extra = sorted(set(new_shapes) - set(old_shapes))
+    reshaped = [k for k in old_shapes if k in new_shapes and old_shapes[k] != new_shapes[k]]
+    if missing:
+        out.append(
+            f"model: {len(missing)} tensor(s) of the checkpoint are gone ({missing[0]}, ...)"
+        )
+    if extra:
+        out.append(f"model: {len(extra)} new tensor(s) not in the checkpoint ({extra[0]}, ...)")
+    for key in reshaped[:3]:
+        out.append(f"model {key}: shape {tuple(old_shapes[key])} -> {tuple(new_shapes[key])}")
+    if len(reshaped) > 3:
+        out.append(f"model: {len(reshaped) - 3} more tensor(s) of another shape")
+    return out
+
+
+def _mapping_differences(prefix: str, old: Any, new: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            if key in skip:
+                continue
+            if key not in old:
+                out.append(f"{prefix}{key}: (not set) -> {_short(new[key])}")
+            elif key not in new:
+                out.append(f"{prefix}{key}: {_short(old[key])} -> (not set)")
+            else:
+                out += _mapping_differences(f"{prefix}{key}.", old[key], new[key])
+        return out
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        old, new = list(old), list(new)
+    return [] if old == new else [f"{prefix.rstrip('.')}: {_short(old)} -> {_short(new)}"]
+
+
+def run_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Each setting that differs between a checkpoint's run and this one, as
+    ``"what: old -> new"`` lines; the recipe's length is not among them."""
+    out = _mapping_differences("recipe.", saved["recipe"], current["recipe"],
+                               skip=_FREE_RECIPE_FIELDS)  # fmt: skip
+    out += _model_differences(saved["model"], current["model"])
+    old_data, new_data = saved["data"], current["data"]
+    for key in sorted(set(old_data) & set(new_data)):
+        if old_data[key] is not None and new_data[key] is not None:
+            out += _mapping_differences(f"data {key}.", old_data[key], new_data[key])
+    for key in ("precision", "world_size"):
+        if saved[key] != current[key]:
+            out.append(f"{key}: {saved[key]!r} -> {current[key]!r}")
+    return out
+
+
+def replan_schedule(
+    recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int, steps_taken: int
+) -> Any:
+    """The scheduler of an uninterrupted run of ``recipe``'s length, ``steps_taken`` steps in.
+
+    The scheduler is built on the optimizer's initial rates and stepped forward as the
+    uninterrupted run would have stepped it, so the rate from here on is exactly that
+    run's: for a cosine, ``lr(e) = base * (1 + cos(pi * e / epochs)) / 2``.  Not for
+    schedules that follow a metric (their state does not depend on the length).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+    scheduler = recipe.build_scheduler(optimizer, steps_per_epoch)
+    if scheduler is None:
+        return scheduler
+    with warnings.catch_warnings():
+        # No optimizer step happens in between; torch warns about that order.
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(steps_taken):
+            scheduler.step()
+    return scheduler
