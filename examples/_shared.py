@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from resdepth import History, Trainer, count_parameters, get_model, seed_everything
+from resdepth import (
+    History,
+    ResumeMismatchError,
+    Trainer,
+    count_parameters,
+    get_model,
+    seed_everything,
+)
 from resdepth.data import Dataset, load_dataset
 from resdepth.recipes import get_recipe
 
@@ -14,16 +21,29 @@ SMOKE = {"train": 256, "test": 200, "epochs": 1, "batch_size": 64}
 
 
 def parser(description: str, default_out: str) -> argparse.ArgumentParser:
+    """The shared options; ``--out`` defaults to ``default_out``, or under ``runs/smoke/``
+    with ``--smoke``, so that a check never lands in (or resumes) a real run."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", default="cifar10",
-                   help="'cifar10' (downloaded through torchvision), 'synthetic', "
+                   help="'cifar10', 'cifar10-sample' (inside the package), 'synthetic', "
                         "or a folder or archive of class subfolders")  # fmt: skip
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
-    p.add_argument("--out", default=default_out, help=f"output folder (default: {default_out})")
+    out_help = f"output folder (default: {default_out}; under runs/smoke/ with --smoke)"
+    p.add_argument("--out", default=None, help=out_help)
     p.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA when present)")
     p.add_argument("--smoke", action="store_true",
                    help="a quick check: a small subset, one epoch")  # fmt: skip
+    p.set_defaults(default_out=default_out)
     return p
+
+
+def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and fill in ``--out``."""
+    args = p.parse_args()
+    if args.out is None:
+        name = Path(args.default_out).name
+        args.out = str(Path("runs/smoke") / name) if args.smoke else args.default_out
+    return args
 
 
 def load_splits(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
@@ -49,7 +69,12 @@ def train_model(
                       metadata={"model": model_name, "classes": list(train.classes)})  # fmt: skip
     resume = (out / "last.pt").exists()
     print(f"== {model_name} with {recipe_name}, {epochs} epochs on {train.name} -> {out}")
-    history = trainer.fit(*trainer.build_loaders(train, test), epochs=epochs, resume=resume)
+    if resume:
+        print(f"   resuming the run in {out} (a run with other settings is refused)")
+    try:
+        history = trainer.fit(*trainer.build_loaders(train, test), epochs=epochs, resume=resume)
+    except ResumeMismatchError as err:
+        raise SystemExit(f"error: {err}; or choose another --out") from None
     return history, count_parameters(model)
 
 

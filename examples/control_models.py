@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _shared import load_splits, parser, result_row, train_model, write_report
+from _shared import load_splits, parse, parser, result_row, train_model, write_report
 
 #: Table 1 of the paper: maximum test accuracy (%) under AS1, 200 epochs.
 PAPER_TABLE1 = {"resnet10": 94.41, "resnet40": 95.20, "resnet102": 94.23}
@@ -22,7 +22,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0], "runs/control_models")
     p.add_argument("--recipe", default="as1", choices=("as1", "as2", "as1-linear"))
     p.add_argument("--models", nargs="+", default=list(PAPER_TABLE1))
-    args = p.parse_args()
+    args = parse(p)
     train, test = load_splits(args)
     rows = []
     for name in args.models:

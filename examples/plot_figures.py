@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _shared import load_splits, parser, train_model
+from _shared import load_splits, parse, parser, train_model
 
 from resdepth.plots import plot_history
 
@@ -36,7 +36,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0], "runs/figures")
     p.add_argument("--runs", default=None, help="folder holding our runs (default: --out)")
     p.add_argument("--paper-dir", default=None, help="the paper's experiments/ folder")
-    args = p.parse_args()
+    args = parse(p)
     runs = Path(args.runs or args.out)
     if args.smoke:  # one tiny run so that there is something of ours to draw
         args.out = str(runs)

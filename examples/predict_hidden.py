@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _shared import load_splits, parser, train_model
+from _shared import load_splits, parse, parser, train_model
 
 from resdepth import Trainer, get_model
 from resdepth.checkpoint import load_checkpoint
@@ -26,7 +26,7 @@ def main() -> None:
     p.add_argument("--input", default=None, help="an unlabeled .pkl, or a folder/archive")
     p.add_argument("--split", default=None, help="split folder inside --input")
     p.add_argument("--tta", action="store_true", help="average with flipped images")
-    args = p.parse_args()
+    args = parse(p)
     checkpoint = args.checkpoint
     images = None
     if checkpoint is None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _shared import load_splits, parser, result_row, train_model, write_report
+from _shared import load_splits, parse, parser, result_row, train_model, write_report
 
 PAPER_RESNET40_FT = 96.01
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0], "runs/resnet40_ft").parse_args()
+    args = parse(parser(__doc__.splitlines()[0], "runs/resnet40_ft"))
     train, test = load_splits(args)
     history, params = train_model("resnet40", "resnet40-ft", args, train, test)
     row = result_row("ResNet40-FT", history, params, PAPER_RESNET40_FT)

@@ -21,6 +21,7 @@ CASES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_benchmark_runs_and_writes_json(name: str, tmp_path: Path) -> None:
     module = runpy.run_path(str(BENCHMARKS / f"{name}.py"), run_name="benchmark")

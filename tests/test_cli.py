@@ -30,6 +30,7 @@ def test_unknown_model_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["models", "zzz*"]) == 2
 
 
+@pytest.mark.slow
 def test_console_entry_point_runs_without_traceback() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "resdepth", "summary", "nope"], capture_output=True, text=True

@@ -44,3 +44,13 @@ def test_reads_the_papers_own_logs() -> None:
         pytest.skip("the paper's logs are not beside this checkout")
     history = History.from_csv(csv)
     assert len(history) == 200 and history.best()["test_accuracy"] == pytest.approx(95.20)
+
+
+def test_a_one_epoch_run_is_drawn_as_points(tmp_path: Path) -> None:
+    fig = plot_history(_history(1), path=tmp_path / "one.png")
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    assert lines and all(line.get_marker() == "o" for line in lines)
+    long = plot_history(_history(50))
+    assert all(
+        line.get_marker() in (None, "None", "") for ax in long.axes for line in ax.get_lines()
+    )

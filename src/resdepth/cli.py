@@ -4,21 +4,52 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
+from ._cli_training import (
+    CommandError,
+    RunFailed,
+    eval_command,
+    predict_command,
+    train_command,
+)
+from .data import NAMED_DATASETS
 from .models import count_parameters, depth, get_model, list_models, summary
 
 __all__ = ["main", "build_parser"]
 
 
-class CommandError(Exception):
-    """A user error: printed as one line, exit status 2, no traceback."""
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, as every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}")
+    return value
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -41,146 +72,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     try:
         net = get_model(args.name, num_classes=args.num_classes)
-        print(summary(net, input_size=tuple(args.input_size)))
+        table = summary(net, input_size=tuple(args.input_size))
     except ValueError as err:
         raise CommandError(str(err)) from None
-    return 0
-
-
-def _load_data(args: argparse.Namespace, train: bool, subset: int | None = None,
-               seed: int = 0) -> Any:  # fmt: skip
-    from .data import load_dataset
-
-    ds = load_dataset(
-        args.data, train=train, root=args.root, download=not args.no_download,
-        cache_dir=args.cache_dir, synthetic_size=subset or 10_000,
-    )  # fmt: skip
-    return ds.subset(subset, seed=seed) if subset else ds
-
-
-def _resumed_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """The run's own settings, from its checkpoint, where the command leaves them out."""
-    from .checkpoint import load_checkpoint
-    from .recipes import Recipe, get_recipe
-
-    state = load_checkpoint(out / "last.pt")
-    meta = state.get("metadata") or {}
-    recipe = Recipe.from_dict(state["recipe"])
-    if args.recipe is not None and args.recipe != recipe.name:
-        recipe = get_recipe(args.recipe)  # the resume check then names every difference
-    if args.seed is not None and args.seed != meta.get("seed", args.seed):
-        raise CommandError(
-            f"--seed {args.seed}: the run in {out} used seed {meta['seed']}; "
-            "leave --seed out to keep it"
-        )
-    subset = args.subset if args.subset is not None else meta.get("subset")
-    return {
-        "model": args.model or meta.get("model", "resnet40"),
-        "recipe": recipe,
-        "precision": args.precision or state.get("precision", "fp32"),
-        "seed": meta.get("seed", 0) if args.seed is None else args.seed,
-        "subset": subset,
-    }
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from ._run_dir import RunDirectory
-    from .recipes import get_recipe
-    from .seeding import seed_everything
-    from .trainer import Trainer
-
-    out = Path(args.out)
-    RunDirectory(out).check_can_start(resume=args.resume)
-    if args.resume:
-        settings = _resumed_settings(args, out)
-    else:
-        settings = {
-            "model": args.model or "resnet40", "recipe": get_recipe(args.recipe or "as1"),
-            "precision": args.precision or "fp32",
-            "seed": args.seed if args.seed is not None else 0, "subset": args.subset,
-        }  # fmt: skip
-    recipe = settings["recipe"]
-    if args.batch_size is not None:
-        recipe = recipe.replace(batch_size=args.batch_size)
-    seed, subset = settings["seed"], settings["subset"]
-    train = _load_data(args, True, subset, seed)
-    test = _load_data(args, False, subset, seed)
-    # Seeded before the model is built: the same command gives the same initial weights.
-    seed_everything(seed, deterministic=args.deterministic)
-    overrides = {"num_classes": len(train.classes)}
-    model = get_model(settings["model"], **overrides)
-    metadata = {"model": settings["model"], "model_kwargs": overrides,
-                "classes": list(train.classes), "seed": seed, "subset": subset}  # fmt: skip
-    trainer = Trainer(
-        model, recipe=recipe, device=args.device, precision=settings["precision"],
-        channels_last=args.channels_last, compile=args.compile, out_dir=out, seed=seed,
-        progress=not args.quiet, metadata=metadata, checkpoint_every=args.checkpoint_every,
-    )  # fmt: skip
-    if trainer.is_main:
-        print(f"data: {train.name}, {len(train)} images; {test.name}, {len(test)} images")
-        print(
-            f"model: {settings['model']} ({count_parameters(model):,} parameters, "
-            f"depth {depth(model)})"
-        )
-        print(f"recipe: {recipe.name}: {recipe.summary()}")
-        print(f"device: {trainer.device}, precision {trainer.precision}; writing to {out}")
-    train_loader, test_loader = trainer.build_loaders(train, test)
-    history = trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
-    best = history.best()
-    if trainer.is_main and best is not None:
-        print(
-            f"best test accuracy {best['test_accuracy']:.2f}% at epoch {best['epoch']}; "
-            f"final {history[-1]['test_accuracy']:.2f}%; files in {out}"
-        )
-    return 0
-
-
-def _trainer_from_checkpoint(args: argparse.Namespace) -> Any:
-    from .checkpoint import load_checkpoint
-    from .recipes import Recipe
-    from .trainer import Trainer
-
-    state = load_checkpoint(args.checkpoint)
-    meta = state.get("metadata") or {}
-    if "model" not in meta:
-        raise CommandError(f"{args.checkpoint} does not record its model; load it from Python")
-    model = get_model(meta["model"], **meta.get("model_kwargs", {}))
-    model.load_state_dict(state["model"])
-    # The recipe as trained, stored whole: a custom recipe needs no registering here.
-    recipe = Recipe.from_dict(state["recipe"])
-    trainer = Trainer(model, recipe=recipe, device=args.device, progress=False)
-    return trainer, meta
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    trainer, _ = _trainer_from_checkpoint(args)
-    data = _load_data(args, train=args.split == "train")
-    result = trainer.evaluate(data)
-    print(
-        f"{data.name}: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2f}% "
-        f"({len(data)} images)"
-    )
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .data import load_image_folder, load_unlabeled_pickle, write_predictions_csv
-
-    trainer, meta = _trainer_from_checkpoint(args)
-    source = Path(args.input)
-    if not source.exists():
-        raise CommandError(f"no input at {source}")
-    if source.suffix.lower() in (".pkl", ".pickle"):
-        images = load_unlabeled_pickle(source)
-    else:
-        images, _, _ = load_image_folder(source, split=args.split)
-    labels = trainer.predict(images, tta=args.tta)
-    path = write_predictions_csv(args.output, labels)
-    classes = meta.get("classes") or []
-    counts = labels.bincount(minlength=len(classes) or 1).tolist()
-    print(f"wrote {len(labels)} predictions to {path}")
-    if classes:
-        print("per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=False)))
+    print(table)
     return 0
 
 
@@ -241,15 +136,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", required=True,
-        help="'cifar10' (torchvision, downloaded into --root), 'synthetic', "
-        "or a folder or .tar/.tar.gz/.zip archive of class subfolders",
+        help=f"{', '.join(NAMED_DATASETS)} (the sample of 6,000 CIFAR-10 images inside the "
+        "package), cifar-10-python.tar.gz or its folder, or a folder or .tar/.tar.gz/.zip "
+        "archive of class subfolders",
     )  # fmt: skip
     p.add_argument(
-        "--root", default="data", help="where torchvision keeps CIFAR-10 (default: data)"
-    )
+        "--root", default=None,
+        help="where to look for CIFAR-10 first (then $RESDEPTH_DATA, ~/.cache/resdepth), "
+        "and download it to",
+    )  # fmt: skip
     p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
     p.add_argument("--cache-dir", default=None, help="cache decoded images of an archive here")
-    p.add_argument("--subset", type=int, default=None, help="use N random images of each split")
+    p.add_argument(
+        "--subset", type=_positive_int, default=None, help="use N random images of each split"
+    )
     p.add_argument(
         "--seed", type=int, default=None,
         help="seeds the subset, the model's initial weights, shuffling and augmentation "
@@ -262,13 +162,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``resdepth`` command."""
-    parser = argparse.ArgumentParser(
-        prog="resdepth", description="Residual networks for small images."
-    )
+    parser = _Parser(prog="resdepth", description="Residual networks for small images.")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"resdepth {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
 
     p = sub.add_parser("models", help="list registered models with depth and parameters")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")
@@ -277,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print a layer-by-layer summary of a model")
     p.add_argument("name", help="a registered model name (see `resdepth models`)")
     p.add_argument("--input-size", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"))
-    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--num-classes", type=_positive_int, default=10)
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("train", help="train a model with a recipe")
@@ -291,11 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_data_options(p)
     p.add_argument(
-        "--epochs", type=int, default=None,
+        "--epochs", type=_positive_int, default=None,
         help="epochs (default: the recipe's; with --resume, the run's own, and another "
         "number re-plans the schedule for that length)",
     )  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's")
     p.add_argument("--out", required=True, help="run folder: history.csv, last.pt, best.pt")
     p.add_argument(
         "--precision", choices=("fp32", "bf16", "fp16"), default=None,
@@ -313,22 +213,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="deterministic algorithms (repeatable GPU runs, somewhat slower)",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
-    p.set_defaults(func=_cmd_train)
+    p.add_argument(
+        "--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
+        help="seconds between progress lines when the output is not a terminal (default 30)",
+    )  # fmt: skip
+    p.add_argument(
+        "--test-on-train", action="store_true",
+        help="let a folder without train/ and test/ folders be tested on its training images",
+    )  # fmt: skip
+    p.set_defaults(func=train_command)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on a data set")
     p.add_argument("checkpoint")
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test")
-    p.set_defaults(func=_cmd_eval)
+    p.set_defaults(func=eval_command)
 
     p = sub.add_parser("predict", help="write ID,Label predictions for unlabeled images")
     p.add_argument("checkpoint")
-    p.add_argument("--input", required=True, help="an unlabeled .pkl, or an image folder/archive")
+    p.add_argument(
+        "--input", required=True,
+        help="an unlabeled .pkl (b'data', b'ids'), or a folder or archive of images "
+        "(their file names become the ids)",
+    )  # fmt: skip
     p.add_argument("--output", required=True, help="the CSV to write")
     p.add_argument("--split", default=None, help="split folder inside --input, if any")
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images")
     p.add_argument("--device", default=None)
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=predict_command)
 
     p = sub.add_parser("bench", help="run a benchmark script from benchmarks/ (in a checkout)")
     p.add_argument("name", nargs="?", choices=BENCHMARKS, help="omit to list them")
@@ -342,32 +254,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message: Warning | str, *args: Any, **kwargs: Any) -> str:
+    return f"resdepth: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the exit status.
+
+    2 for a user error (one line on standard error), 1 for a failure during a run,
+    128 + the signal for a run stopped by SIGINT or SIGTERM.
+    """
     from .checkpoint import CheckpointError
     from .data import DatasetNotFoundError
     from .trainer import NonFiniteLossError, RunExistsError, RunInterrupted, RunLockedError
 
-    user_errors = (
-        CommandError, CheckpointError, DatasetNotFoundError, RunExistsError,
-        RunLockedError, NonFiniteLossError, ValueError, FileNotFoundError,
-        pickle.UnpicklingError,
-    )  # fmt: skip
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    user_errors = (CommandError, CheckpointError, DatasetNotFoundError, RunExistsError,
+                   RunLockedError)  # fmt: skip
+    debug = bool(os.environ.get("RESDEPTH_DEBUG"))
+    formatwarning = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = _warning_line  # type: ignore[assignment]
     try:
         return int(args.func(args))
     except user_errors as err:
-        if os.environ.get("RESDEPTH_DEBUG"):
+        if debug:
             raise
         print(f"resdepth: error: {err}", file=sys.stderr)
         return 2
+    except (RunFailed, NonFiniteLossError) as err:
+        if debug:
+            raise
+        print(f"resdepth: error: {err}", file=sys.stderr)
+        return 1
     except RunInterrupted as stopped:
         print(f"resdepth: {stopped}", file=sys.stderr)
         return 128 + stopped.signal
     except KeyboardInterrupt:
         print("\nresdepth: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`resdepth summary resnet40 | head`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout on exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,12 +65,16 @@ def plot_history(
     colours = {"train": "tab:blue", "test": "tab:orange"}
     for name, run, style in runs:
         epochs = run.column("epoch")
+        # A short run (a smoke test's single epoch) is a few points: a line alone would
+        # leave the axes looking empty.
+        marker = "o" if len(epochs) <= 20 else None
         for split in ("train", "test"):
             values = run.column(f"{split}_{metric}")
             if any(v == v for v in values):  # skip columns that are all NaN
-                ax.plot(epochs, values, style, color=colours[split], label=f"{split} ({name})")
+                ax.plot(epochs, values, style, color=colours[split], label=f"{split} ({name})",
+                        marker=marker)  # fmt: skip
         lr_ax.plot(epochs, run.column("learning_rate"), style, color="tab:gray", alpha=0.6,
-                   linewidth=1, label=f"learning rate ({name})")  # fmt: skip
+                   linewidth=1, label=f"learning rate ({name})", marker=marker)  # fmt: skip
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)" if metric == "accuracy" else "cross-entropy loss")
     lr_ax.set_ylabel("learning rate")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,9 +24,11 @@ from ._epoch import (
     describe_row,
 )
 from ._evaluation import PRECISIONS, autocast, evaluate_batches, predict_images
+from ._progress import ProgressReport
 from ._resume import ResumeMismatchError, describe_run, replan_schedule, run_differences
 from ._run_dir import RunDirectory, RunExistsError, RunLockedError
 from ._stopping import CheckpointEvery, Pauses, RunInterrupted, StopSignals
+from ._validate import check_unit_range
 from .checkpoint import load_checkpoint
 from .data import Dataset, DeviceLoader
 from .history import History
@@ -81,7 +82,11 @@ class Trainer:
         seed: seeds the loaders :meth:`build_loaders` makes (shuffling, augmentation
             and batch mixing).  Seed the model's initialisation yourself, before
             building it, with :func:`resdepth.seed_everything`.
-        progress: a progress bar per epoch (on a terminal) and a summary line per epoch.
+        progress: report progress on standard error (a bar on a terminal, else a
+            plain line every ``progress_every`` seconds, and the expected duration
+            after the first batches) and print a summary line per epoch.
+        progress_every: seconds between progress lines when standard error is not a
+            terminal (a log file, CI, a notebook).
         callbacks: :class:`Callback` objects.
         metadata: saved in checkpoints (the command line records the model name here).
         checkpoint_every: also write ``last.pt`` during an epoch: every so many
@@ -114,6 +119,7 @@ class Trainer:
         out_dir: str | Path | None = None,
         seed: int = 0,
         progress: bool = True,
+        progress_every: float = 30.0,
         callbacks: Sequence[Callback] = (),
         metadata: dict[str, Any] | None = None,
         checkpoint_every: int | str | datetime.timedelta | None = "5min",
@@ -132,6 +138,14 @@ class Trainer:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.device, self.recipe, self.precision = device, recipe, precision
         self.channels_last, self.seed, self.progress = channels_last, seed, progress
+        if (
+            isinstance(progress_every, bool)
+            or not isinstance(progress_every, (int, float))
+            or not (progress_every >= 0)
+        ):
+            raise ValueError(f"progress_every must be a number of seconds, got {progress_every!r}")
+        self.progress_every = float(progress_every)
+        self._report: ProgressReport | None = None
         self.callbacks = list(callbacks)
         self.metadata = dict(metadata or {})
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -240,6 +254,8 @@ class Trainer:
                 signals = stack.enter_context(StopSignals())
                 pauses = Pauses(self.checkpoint_every, signals, self.device)
             self._start(train, steps or 1, epochs, resume)
+            self._report = ProgressReport(self.progress and self.is_main, self.recipe.epochs,
+                                          self.device.type, self.progress_every)  # fmt: skip
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             for epoch in range(self.epoch, self.recipe.epochs):
@@ -327,7 +343,9 @@ class Trainer:
 
     def _train_epoch(self, train: Batches, progress: EpochProgress, pauses: Pauses | None) -> None:
         self._net.train()
-        bar = self._progress_bar(train, progress)
+        report = self._report
+        if report is not None:
+            report.start_epoch(progress, len(train) if hasattr(train, "__len__") else None)  # type: ignore[arg-type]
         join: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         min_steps = len(train) if hasattr(train, "__len__") else 0  # type: ignore[arg-type]
         if self._ddp is not None:
@@ -340,14 +358,10 @@ class Trainer:
             for step, (x, y) in enumerate(train, start=progress.step):
                 self._train_step(x, y, progress, step)
                 progress.step, self._steps_run = step + 1, self._steps_run + 1
-                if self.device.type == "cpu" or (bar is not None and step % 25 == 0):
+                if self.device.type == "cpu":  # free there; on a GPU, at the epoch's end
                     check_loss(progress, self._holds())
-                if bar is not None:
-                    bar.update(1)
-                    if step % 25 == 0:
-                        n = max(progress.count, 1)
-                        loss, acc = progress.loss_sum.item() / n, progress.correct.item() / n
-                        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{100 * acc:.1f}%")
+                if report is not None:
+                    report.step(progress)
                 if pauses is None:
                     continue
                 exact = isinstance(train, DeviceLoader)
@@ -359,8 +373,8 @@ class Trainer:
                 if halt:
                     where = f"in epoch {progress.epoch + 1}, after batch {progress.step}"
                     raise RunInterrupted.after(pauses.signals.requested, where, self._holds())
-        if bar is not None:
-            bar.close()
+        if report is not None:
+            report.end_epoch()
 
     def _train_step(self, x: Tensor, target: Tensor, progress: EpochProgress, step: int) -> None:
         x, target = x.to(self.device, non_blocking=True), target.to(self.device, non_blocking=True)
@@ -391,15 +405,6 @@ class Trainer:
     def _check_saveable(self, epoch: int, row: dict[str, Any] | None, has_val: bool) -> None:
         check_saveable(unwrap_model(self.model), epoch, row, has_val, self._holds())
 
-    def _progress_bar(self, train: Batches, progress: EpochProgress) -> Any:
-        if not (self.progress and self.is_main and sys.stderr.isatty()):
-            return None
-        from tqdm.auto import tqdm
-
-        total = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
-        desc = f"epoch {progress.epoch + 1}/{self.recipe.epochs}"
-        return tqdm(total=total, initial=progress.step, desc=desc, unit="batch", leave=False)
-
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, data: Batches | Dataset | tuple[Tensor, Tensor]) -> dict[str, float]:
         """Mean loss and accuracy (percent) over ``data``: batches, a Dataset or (images, labels).
@@ -415,11 +420,15 @@ class Trainer:
         return evaluate_batches(net, data, self.device, self.precision, self.channels_last)
 
     def predict(self, images: Tensor, batch_size: int | None = None, tta: bool = False) -> Tensor:
-        """Class labels ``(N,)`` for uint8 images ``(N, C, H, W)``; ``tta`` averages with flips."""
+        """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
+        [0, 1]; ``tta`` averages with flipped images."""
         if not isinstance(images, Tensor) or images.dim() != 4:
             raise ValueError(
                 f"images must be a (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}"
             )
+        if not (images.dtype == torch.uint8 or images.is_floating_point()):
+            raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+        check_unit_range(images)
         return predict_images(
             unwrap_model(self._net), images, self.recipe.build_eval_transform(),
             batch_size or self.recipe.test_batch_size, self.device, self.precision,

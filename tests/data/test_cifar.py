@@ -7,12 +7,15 @@ import pytest
 from resdepth.data import DatasetNotFoundError, load_cifar10, load_dataset
 
 
-def test_missing_cifar10_gives_one_clear_error(tmp_path: Path) -> None:
+def test_missing_cifar10_gives_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with pytest.raises(DatasetNotFoundError) as info:
         load_cifar10(tmp_path, train=True, download=False)
     message = str(info.value)
     assert str(tmp_path) in message and "download=True" in message
-    assert "folder or archive" in message
+    assert "--data PATH" in message
 
 
 def test_unknown_dataset_path(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_user_errors_are_one_line(
         (["train", "--recipe", "as9", "--data", "synthetic", "--out", str(tmp_path / "z")],
          "unknown recipe"),
         (["train", "--data", "cifar10", "--root", str(tmp_path), "--no-download",
-          "--out", str(tmp_path / "c")], "CIFAR-10 not found"),
+          "--out", str(tmp_path / "c")], "CIFAR-10 is not in"),
         (["train", "--data", "synthetic", "--out", str(tmp_path / "r"), "--resume"],
          "no run to resume"),
         (["eval", str(tmp_path / "missing.pt"), "--data", "synthetic"], "no checkpoint"),

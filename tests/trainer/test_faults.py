@@ -138,6 +138,7 @@ def test_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_kill_during_save_leaves_a_temporary_that_the_next_start_removes(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, str(CHILD), str(out), "3", "--kill-during-save", "2"],

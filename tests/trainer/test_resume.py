@@ -21,7 +21,7 @@ from resdepth.data import Dataset, make_synthetic
 from resdepth.history import PAPER_COLUMNS, History
 from resdepth.recipes import Recipe, WarmupLinearDecay, get_recipe
 
-from .conftest import TINY_MODEL
+from ..conftest import TINY_MODEL
 
 CHILD = Path(__file__).with_name("child.py")
 

@@ -32,6 +32,7 @@ def _run_child(out: Path, epochs: int, *flags: str) -> subprocess.CompletedProce
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_learns_real_images(real_images: tuple) -> None:
     (train_x, train_y), (test_x, test_y) = real_images
     trainer = Trainer(_tiny(10), recipe=get_recipe("as1", batch_size=50, lr=0.05), device="cpu",
@@ -61,6 +62,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     fresh.load_state_dict(torch.load(tmp_path / "best.pt", weights_only=True)["model"])
 
 
+@pytest.mark.slow
 def test_exact_resume_after_sigkill(tmp_path: Path) -> None:
     whole = _run_child(tmp_path / "whole", 3)
     assert whole.returncode == 0, whole.stderr
@@ -169,6 +171,7 @@ def test_bad_trainer_arguments() -> None:
         Trainer("resnet40")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
 def test_two_process_gloo_run_under_torchrun(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
@@ -190,6 +193,7 @@ def test_two_process_gloo_run_under_torchrun(tmp_path: Path) -> None:
     assert [r["epoch"] for r in History.from_csv(out / "history.csv")] == [1, 2]
 
 
+@pytest.mark.slow
 def test_compiled_training_runs() -> None:
     recipe = get_recipe("resnet40-ft", batch_size=32)
     trainer = Trainer(_tiny(), recipe=recipe, device="cpu", compile=True, progress=False)

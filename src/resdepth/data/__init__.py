@@ -1,22 +1,42 @@
-"""Data: CIFAR-10 and image folders as uint8 tensors, the device loader, safe pickles."""
+"""Data: CIFAR-10, its packaged sample and image folders as uint8 tensors, the device
+loader, safe pickles."""
 
-from .cifar import DatasetNotFoundError, load_cifar10
-from .folder import CIFAR10_CLASSES, load_image_folder
-from .hidden import RestrictedUnpickler, load_unlabeled_pickle, write_predictions_csv
+from .cifar import (
+    CIFAR10_URL,
+    DatasetNotFoundError,
+    is_cifar10_python,
+    load_cifar10,
+    read_cifar10_python,
+)
+from .folder import CIFAR10_CLASSES, MAX_PIXELS, list_splits, load_image_folder
+from .hidden import (
+    RestrictedUnpickler,
+    load_unlabeled,
+    load_unlabeled_pickle,
+    write_predictions_csv,
+)
 from .loader import DeviceLoader
-from .sources import Dataset, load_dataset
+from .sources import CIFAR10_SAMPLE, NAMED_DATASETS, Dataset, load_dataset
 from .synthetic import make_synthetic
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "CIFAR10_SAMPLE",
+    "CIFAR10_URL",
+    "MAX_PIXELS",
+    "NAMED_DATASETS",
     "Dataset",
     "DatasetNotFoundError",
     "DeviceLoader",
     "RestrictedUnpickler",
+    "is_cifar10_python",
+    "list_splits",
     "load_cifar10",
     "load_dataset",
     "load_image_folder",
+    "load_unlabeled",
     "load_unlabeled_pickle",
     "make_synthetic",
+    "read_cifar10_python",
     "write_predictions_csv",
 ]

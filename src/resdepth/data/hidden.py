@@ -1,17 +1,27 @@
-"""The paper's unlabeled test set format, read safely, and the predictions CSV."""
+"""Unlabeled images (the paper's hidden test set format, or a plain folder), read safely,
+and the predictions CSV."""
 
 from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 import numpy as np
 import torch
 
-__all__ = ["load_unlabeled_pickle", "write_predictions_csv", "RestrictedUnpickler"]
+from .._atomic import atomic_write
+from .folder import _check_source, _decode, _members
+
+__all__ = [
+    "RestrictedUnpickler",
+    "load_unlabeled",
+    "load_unlabeled_pickle",
+    "restricted_load",
+    "write_predictions_csv",
+]
 
 # Everything a pickled numpy array (and its dtype) needs, and nothing that can run code.
 _ALLOWED = frozenset(
@@ -28,75 +38,230 @@ _ALLOWED = frozenset(
         ("_codecs", "encode"),
     }
 )
+_PICKLES = (".pkl", ".pickle")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that admits numpy arrays, their dtypes and plain containers only.
 
     Any other global a pickle asks for (``os.system``, ``subprocess.Popen``,
-    ``builtins.eval`` ...) is refused before it is looked up, so nothing runs.
+    ``builtins.eval`` ...) is refused before it is looked up, so nothing runs.  What
+    the allowed constructors may allocate is bounded by ``max_bytes`` (the file's
+    size, when read with :func:`restricted_load`): a pickle stores the bytes of its
+    arrays, so a few bytes that ask for a gigabyte are refused.
     """
 
+    def __init__(self, file: IO[bytes], *, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.max_bytes = max_bytes
+
+    def _bounded(self, what: str, nbytes: int) -> None:
+        if nbytes > self.max_bytes:
+            raise pickle.UnpicklingError(
+                f"refusing to allocate {nbytes:,} bytes for {what}: the pickle holds only "
+                f"{self.max_bytes:,}"
+            )
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refusing to load {module}.{name}: only numpy arrays and plain containers are allowed"
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: only numpy arrays and plain containers "
+                "are allowed"
+            )
+        found = super().find_class(module, name)
+        if name == "bytearray":
+            return self._bytearray
+        if name == "_reconstruct":
+            return self._reconstruct_with(found)
+        if name == "ndarray":
+            return _NdarrayStandIn(self)
+        return found
+
+    def _bytearray(self, *args: Any) -> bytearray:
+        if args and isinstance(args[0], int):
+            self._bounded("a bytearray", args[0])
+        return bytearray(*args)
+
+    def _reconstruct_with(self, reconstruct: Callable[..., Any]) -> Callable[..., Any]:
+        def bounded(cls: Any, shape: Any, dtype: Any) -> Any:
+            size = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+            self._bounded("an array", size)
+            return reconstruct(np.ndarray if isinstance(cls, _NdarrayStandIn) else cls, shape,
+                               dtype)  # fmt: skip
+
+        return bounded
+
+
+class _NdarrayStandIn:
+    """``numpy.ndarray`` as a pickle sees it: passed to ``_reconstruct`` (which gets the
+    real class), and bounded if a pickle calls it to allocate directly."""
+
+    def __init__(self, owner: RestrictedUnpickler) -> None:
+        self.owner = owner
+
+    def __call__(self, shape: Any, dtype: Any = float, *args: Any) -> np.ndarray:
+        size = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+        self.owner._bounded("an array", size)
+        return np.ndarray(shape, dtype, *args)
+
+
+def restricted_load(file: IO[bytes], max_bytes: int) -> Any:
+    """Unpickle ``file`` with :class:`RestrictedUnpickler` (Python 2 pickles as bytes)."""
+    return RestrictedUnpickler(file, max_bytes=max_bytes, encoding="bytes").load()
+
+
+def _as_uint8(array: np.ndarray, path: Path) -> np.ndarray:
+    """The array's values as uint8, when they are whole numbers in 0..255; else an error."""
+    if array.dtype == np.uint8:
+        return array
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        raise ValueError(
+            f"b'data' in {path} holds {array.dtype} values; images must be uint8 (0..255), "
+            "and other values are not cast"
         )
+    if array.size and (int(array.min()) < 0 or int(array.max()) > 255):
+        raise ValueError(
+            f"b'data' in {path} holds values in [{int(array.min())}, {int(array.max())}]; "
+            "images must lie in 0..255"
+        )
+    return array.astype(np.uint8)
+
+
+def _read_pickle(path: Path) -> dict[Any, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no pickle file at {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{path} is empty, not a pickle")
+    with path.open("rb") as f:
+        try:
+            obj = restricted_load(f, max_bytes=size)
+        except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
+            if isinstance(err, pickle.UnpicklingError) and "refusing" in str(err):
+                raise
+            raise pickle.UnpicklingError(f"{path} is not a readable pickle ({err})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds a {type(obj).__name__}, expected a dict with b'data'")
+    return obj
 
 
 def load_unlabeled_pickle(path: str | os.PathLike[str]) -> torch.Tensor:
     """Images of an unlabeled pickle: a dict whose ``b'data'`` holds uint8 ``(N, 32, 32, 3)``.
 
-    Rows of 3072 values in CIFAR's channel-major order are accepted too.  Other keys
-    are ignored.
+    Rows of 3072 values in CIFAR's channel-major order are accepted too.  Values
+    must be whole numbers in 0..255: floats, negative or larger values, NaN and
+    complex numbers are errors, never cast.  See :func:`load_unlabeled` for the ids.
 
     Returns:
         uint8 ``(N, 3, H, W)``.
 
     Raises:
         pickle.UnpicklingError: if the pickle asks for anything but numpy arrays and
-            plain containers (nothing in it is run).
-        ValueError: if there is no ``data`` entry or it has the wrong shape.
+            plain containers, or for more memory than its size accounts for (nothing
+            in it is run), or cannot be read.
+        ValueError: if there is no ``data`` entry, it has the wrong shape or values.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no pickle file at {path}")
-    with path.open("rb") as f:
-        obj = RestrictedUnpickler(f, encoding="bytes").load()
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, expected a dict with b'data'")
+    return _pickle_images(_read_pickle(path), path)
+
+
+def _pickle_images(obj: dict[Any, Any], path: Path) -> torch.Tensor:
     data = obj.get(b"data", obj.get("data"))
     if data is None:
         raise ValueError(f"{path} has no b'data' entry (keys: {sorted(map(repr, obj))})")
-    array = np.asarray(data)
+    array = _as_uint8(np.asarray(data), path)
     if array.ndim == 2 and array.shape[1] == 3 * 32 * 32:
         array = array.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise ValueError(f"b'data' in {path} must have shape (N, H, W, 3), got {array.shape}")
-    return (
-        torch.from_numpy(np.ascontiguousarray(array, dtype=np.uint8))
-        .permute(0, 3, 1, 2)
-        .contiguous()
-    )
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).contiguous()
+
+
+def load_unlabeled(
+    path: str | os.PathLike[str], split: str | None = None
+) -> tuple[torch.Tensor, list[str]]:
+    """Unlabeled images and their ids: from a pickle (ids from its ``b'ids'``, else the
+    row numbers) or from a folder or archive of image files (ids are the files' paths
+    inside it, such as ``0001.jpg`` or ``cat/0001.jpg``).
+
+    Args:
+        path: a ``.pkl``, or a folder or archive of images.
+        split: for a folder or archive, read only the images under this top folder.
+
+    Returns:
+        uint8 ``(N, 3, H, W)`` and ``N`` ids as text.
+
+    Raises:
+        ValueError: for ids that do not match the images one to one, images of
+            different sizes, or the errors of :func:`load_unlabeled_pickle`.
+    """
+    path = Path(path)
+    if path.suffix.lower() in _PICKLES:
+        obj = _read_pickle(path)
+        images = _pickle_images(obj, path)
+        raw = obj.get(b"ids", obj.get("ids"))
+        ids = (
+            [str(i) for i in range(len(images))]
+            if raw is None
+            else [i.decode() if isinstance(i, bytes) else str(i) for i in np.asarray(raw).tolist()]
+        )
+        if len(ids) != len(images) or len(set(ids)) != len(ids):
+            raise ValueError(f"b'ids' in {path} must hold {len(images)} distinct ids")
+        return images, ids
+    source = _check_source(path)
+    files = sorted(_members(source))
+    parts = [PurePosixPath(name).parts for name, _ in files]
+    while parts and all(len(p) > 1 for p in parts) and len({p[0] for p in parts}) == 1:
+        parts = [p[1:] for p in parts]  # a folder every file shares: not part of the ids
+    if split is not None:
+        tops = sorted({p[0] for p in parts if len(p) > 1})
+        if split not in tops:
+            raise ValueError(
+                f"split {split!r} not found in {source}; it has {tops or 'no folders'}"
+            )
+        files, parts = zip(
+            *[
+                (f, p[1:])
+                for f, p in zip(files, parts, strict=True)
+                if len(p) > 1 and p[0] == split
+            ],
+            strict=True,
+        )  # type: ignore[assignment]
+    if not files:
+        raise ValueError(f"no images in {source}")
+    arrays = [_decode(data, name, source) for name, data in files]
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"the images in {source} are not all of one size")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return images, ["/".join(p) for p in parts]
 
 
 def write_predictions_csv(
-    path: str | os.PathLike[str], predictions: torch.Tensor | np.ndarray | Sequence[int]
+    path: str | os.PathLike[str],
+    predictions: torch.Tensor | np.ndarray | Sequence[int],
+    ids: Sequence[object] | None = None,
 ) -> Path:
-    """Write ``ID,Label`` rows, ``ID`` being the row index, atomically.
+    """Write ``ID,Label`` rows atomically; ``ID`` is ``ids[i]``, or the row index.
 
     Returns:
         The path written.
+
+    Raises:
+        IsADirectoryError: if ``path`` is a folder.
+        ValueError: if ``ids`` and ``predictions`` differ in length.
     """
     labels = torch.as_tensor(np.asarray(predictions)).flatten()
     if labels.is_floating_point() or labels.dtype == torch.bool:
         raise TypeError(f"predictions must be integer class labels, got {labels.dtype}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w", newline="") as f:
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder; give the CSV file's name, such as {path / 'predictions.csv'}"
+        )
+    names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(labels))]
+    if len(names) != len(labels):
+        raise ValueError(f"{len(names)} ids for {len(labels)} predictions")
+    with atomic_write(path, "w", newline="") as f:
         f.write("ID,Label\n")
-        f.writelines(f"{i},{int(v)}\n" for i, v in enumerate(labels.tolist()))
-    os.replace(tmp, path)
+        f.writelines(f"{i},{int(v)}\n" for i, v in zip(names, labels.tolist(), strict=True))
     return path

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._validate import check_unit_range
+
 __all__ = ["DeviceLoader"]
 
 Transform = Callable[..., Tensor]
@@ -43,7 +45,7 @@ class DeviceLoader:
     together cover the epoch.
 
     Args:
-        images: uint8 ``(N, C, H, W)`` (any device).
+        images: ``(N, C, H, W)``, uint8 or floating point in [0, 1] (any device).
         labels: ``(N,)`` class indices, or ``(N, K)`` soft targets.
         batch_size: samples per batch (per rank).
         shuffle: draw a new permutation every epoch.
@@ -91,6 +93,9 @@ class DeviceLoader:
             raise ValueError(
                 f"images must be a (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}"
             )
+        if not (images.dtype == torch.uint8 or images.is_floating_point()):
+            raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
+        check_unit_range(images)
         if (
             not isinstance(labels, Tensor)
             or labels.dim() not in (1, 2)

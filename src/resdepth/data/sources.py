@@ -3,81 +3,173 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .cifar import DatasetNotFoundError, load_cifar10
-from .folder import CIFAR10_CLASSES, load_image_folder
+from .cifar import DatasetNotFoundError, is_cifar10_python, load_cifar10, read_cifar10_python
+from .folder import CIFAR10_CLASSES, list_splits, load_image_folder
 from .synthetic import make_synthetic
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["CIFAR10_SAMPLE", "Dataset", "NAMED_DATASETS", "load_dataset"]
+
+#: The CIFAR-10 sample inside the package: 500 train and 100 test images per class.
+CIFAR10_SAMPLE = Path(__file__).with_name("cifar10_sample.tar.gz")
+#: The names ``load_dataset`` (and ``--data``) takes besides paths.
+NAMED_DATASETS = ("cifar10", "cifar10-sample", "synthetic")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Dataset:
-    """A labelled split held as tensors: uint8 ``images (N, C, H, W)`` and int64 ``labels (N,)``."""
+    """A labelled split held as tensors: uint8 ``images (N, C, H, W)`` and int64 ``labels (N,)``.
+
+    ``labels[i]`` is the index of the image's class in ``classes``; every split of a
+    data set shares one class list, so a label means the same class everywhere.
+    """
 
     name: str
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple[str, ...]
+    split: str | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.images.shape[1:]))
+        names = ", ".join(self.classes[:4]) + (", ..." if len(self.classes) > 4 else "")
+        return (
+            f"Dataset({self.name!r}, {len(self)} images of {shape}, "
+            f"{len(self.classes)} classes: {names}, split={self.split!r})"
+        )
+
+    def with_classes(self, classes: Sequence[str]) -> Dataset:
+        """The same images with labels that index ``classes`` instead, matched by name.
+
+        Raises:
+            ValueError: if the data set has a class that ``classes`` lacks; a class
+                of ``classes`` without images is fine.
+
+        Examples:
+            >>> import torch
+            >>> from resdepth.data import Dataset
+            >>> ds = Dataset("pets", torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+            ...              torch.tensor([0, 1]), ("cat", "dog"))
+            >>> ds.with_classes(["bird", "dog", "cat"]).labels
+            tensor([2, 1])
+        """
+        classes = tuple(str(c) for c in classes)
+        unknown = [c for c in self.classes if c not in classes]
+        if unknown:
+            raise ValueError(
+                f"{self.name} has the class(es) {', '.join(map(repr, unknown))}, which "
+                f"{list(classes)} lacks"
+            )
+        if classes == self.classes:
+            return self
+        mapping = torch.tensor([classes.index(c) for c in self.classes], dtype=torch.int64)
+        return Dataset(self.name, self.images, mapping[self.labels], classes, self.split)
 
     def subset(self, n: int | None, seed: int = 0) -> Dataset:
         """A class-balanced-in-expectation random subset of ``n`` samples (all when ``None``)."""
         if n is None or n >= len(self):
             return self
-        if n < 1:
-            raise ValueError(f"subset size must be positive, got {n}")
-        idx = (
-            torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-            .sort()
-            .values
-        )
-        return Dataset(
-            f"{self.name} (subset of {n})", self.images[idx], self.labels[idx], self.classes
-        )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"subset size must be a positive integer, got {n!r}")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        idx = order[:n].sort().values
+        return Dataset(f"{self.name} (subset of {n})", self.images[idx], self.labels[idx],
+                       self.classes, self.split)  # fmt: skip
+
+
+def _folder_split(
+    path: Path, split: str, classes: Sequence[str] | None, allow_unsplit: bool,
+    cache_dir: str | os.PathLike[str] | None,
+) -> Dataset:  # fmt: skip
+    splits = list_splits(path)
+    if None in splits:
+        if split != "train" and not allow_unsplit:
+            raise ValueError(
+                f"{path} has no train/ and test/ folders, so its {split} split would be the "
+                "training images again: split it into train/ and test/ folders, or pass "
+                "allow_unsplit=True (--test-on-train) to test on the training images"
+            )
+        use: str | None = None
+    elif split not in splits:
+        raise ValueError(f"split {split!r} not found in {path}; it has {sorted(map(str, splits))}")
+    else:
+        use = split
+    # One class list for every split: the training split's (or the given one), so a
+    # split that lacks a class keeps the others' labels.
+    names = list(classes) if classes is not None else splits.get("train", splits[use])
+    images, labels, _ = load_image_folder(path, split=use, classes=names, cache_dir=cache_dir)
+    return Dataset(f"{path.name} {split}", images, labels, tuple(names), use)
 
 
 def load_dataset(
     spec: str | os.PathLike[str],
     train: bool = True,
-    root: str | os.PathLike[str] = "data",
+    root: str | os.PathLike[str] | None = None,
     download: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     synthetic_size: int = 10_000,
+    classes: Sequence[str] | None = None,
+    allow_unsplit: bool = False,
 ) -> Dataset:
-    """``"cifar10"`` (torchvision, under ``root``), ``"synthetic"``, or a folder/archive path.
+    """A split of a named data set or of a path.
 
-    A folder or archive with ``train``/``test`` split folders gives the requested
-    split; one without them is used for both.
+    Args:
+        spec: ``"cifar10"`` (looked for under ``root``, ``$RESDEPTH_DATA`` and
+            ``~/.cache/resdepth``, downloaded with ``download=True``),
+            ``"cifar10-sample"`` (the 6,000-image sample inside the package),
+            ``"synthetic"``, the official ``cifar-10-python.tar.gz`` or its
+            ``cifar-10-batches-py`` folder, or a folder or archive of class
+            subfolders.
+        train: the training split, else the test split.
+        root: where to look for (and download) CIFAR-10 first.
+        download: fetch CIFAR-10 when it is nowhere to be found.
+        cache_dir: where to keep decoded images of a folder or archive.
+        synthetic_size: images in the synthetic training split (a fifth as many in
+            its test split).
+        classes: the class list of a folder or archive, in label order; by default
+            the class folders of its training split.
+        allow_unsplit: let a folder without ``train``/``test`` folders serve as the
+            test split (it then holds the training images).
 
     Raises:
         DatasetNotFoundError: when the data set cannot be found or downloaded.
-    """
+        ValueError: for a split that is missing, a class outside the class list, or
+            the test split of a folder without splits.
+
+    Examples:
+        >>> from resdepth.data import load_dataset
+        >>> load_dataset("cifar10-sample", train=False)
+        Dataset('cifar10-sample test', 1000 images of 3x32x32, 10 classes: airplane, automobile, bird, cat, ..., split='test')
+    """  # noqa: E501
     split = "train" if train else "test"
-    if str(spec) == "cifar10":
+    name = str(spec)
+    if name == "cifar10":
         images, labels = load_cifar10(root, train=train, download=download)
-        return Dataset(f"CIFAR-10 {split}", images, labels, CIFAR10_CLASSES)
-    if str(spec) == "synthetic":
+        return Dataset(f"CIFAR-10 {split}", images, labels, CIFAR10_CLASSES, split)
+    if name == "cifar10-sample":
+        sample = _folder_split(CIFAR10_SAMPLE, split, CIFAR10_CLASSES, False, cache_dir)
+        return Dataset(f"cifar10-sample {split}", sample.images, sample.labels,
+                       CIFAR10_CLASSES, split)  # fmt: skip
+    if name == "synthetic":
         n = synthetic_size if train else max(synthetic_size // 5, 10)
         images, labels = make_synthetic(n, seed=0 if train else 1)
         return Dataset(f"synthetic {split} (random images, not CIFAR-10)", images, labels,
-                       tuple(f"class{i}" for i in range(10)))  # fmt: skip
+                       tuple(f"class{i}" for i in range(10)), split)  # fmt: skip
     path = Path(spec)
     if not path.exists():
         raise DatasetNotFoundError(
-            f"no data at {path}: give 'cifar10', 'synthetic', "
+            f"no data at {path}: give {', '.join(map(repr, NAMED_DATASETS))}, "
             "or a folder or archive of class subfolders"
         )
-    try:
-        images, labels, classes = load_image_folder(path, split=split, cache_dir=cache_dir)
-    except ValueError as err:
-        if "not found in" not in str(err):
-            raise
-        images, labels, classes = load_image_folder(path, cache_dir=cache_dir)
-    return Dataset(f"{path.name} {split}", images, labels, tuple(classes))
+    if is_cifar10_python(path):
+        images, labels = read_cifar10_python(path, train=train)
+        return Dataset(f"{path.name} {split}", images, labels, CIFAR10_CLASSES, split)
+    return _folder_split(path, split, classes, allow_unsplit, cache_dir)

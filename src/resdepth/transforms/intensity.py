@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from .._validate import check_unit_range
 from ._base import BatchTransform, Params, check_number, memory_format_of
 
 __all__ = ["ToFloat", "Normalize", "CIFAR10_MEAN", "CIFAR10_STD"]
@@ -20,7 +21,8 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 class ToFloat(BatchTransform):
-    """Convert uint8 images to floating point in [0, 1]; floating input is only cast.
+    """Convert uint8 images to floating point in [0, 1]; floating input is only cast,
+    and must already lie in [0, 1].
 
     Args:
         dtype: the floating point dtype of the output.
@@ -44,6 +46,7 @@ class ToFloat(BatchTransform):
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         if x.is_floating_point():
+            check_unit_range(x)
             return x.to(self.dtype)
         if x.dtype != torch.uint8:
             raise TypeError(f"ToFloat expects uint8 or floating point images, got {x.dtype}")

@@ -1,0 +1,37 @@
+"""The example scripts: the budget table's paper rows are the presets, and smoke runs
+never land in (or resume) a real run's folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.slow
+def test_budget_search_lists_the_papers_presets_and_takes_no_idle_flags(tmp_path: Path) -> None:
+    script = str(EXAMPLES / "budget_search.py")
+    proc = subprocess.run([sys.executable, script, "--smoke", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines()
+            if line.startswith("| ")}  # fmt: skip
+    assert "4,903,242" in rows["ResNet10"] and "4,994,730" in rows["ResNet40"]
+    assert "4,997,658" in rows["ResNet102"]
+    ignored = subprocess.run([sys.executable, script, "--data", "cifar10"],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ignored.returncode == 2 and "unrecognized arguments: --data" in ignored.stderr
+
+
+def test_smoke_runs_write_to_their_own_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import _shared
+
+    for argv, out in ((["x", "--smoke"], "runs/smoke/table1"), (["x"], "runs/table1"),
+                      (["x", "--smoke", "--out", "mine"], "mine")):  # fmt: skip
+        monkeypatch.setattr(sys, "argv", argv)
+        assert _shared.parse(_shared.parser("t", "runs/table1")).out == out
