@@ -16,6 +16,7 @@ from .._atomic import atomic_write
 from .folder import _check_source, _decode, _members
 
 __all__ = [
+    "RefusedPickleError",
     "RestrictedUnpickler",
     "load_unlabeled",
     "load_unlabeled_pickle",
@@ -41,6 +42,10 @@ _ALLOWED = frozenset(
 _PICKLES = (".pkl", ".pickle")
 
 
+class RefusedPickleError(pickle.UnpicklingError):
+    """A pickle asked for something the restricted unpickler does not allow."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that admits numpy arrays, their dtypes and plain containers only.
 
@@ -57,14 +62,14 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def _bounded(self, what: str, nbytes: int) -> None:
         if nbytes > self.max_bytes:
-            raise pickle.UnpicklingError(
+            raise RefusedPickleError(
                 f"refusing to allocate {nbytes:,} bytes for {what}: the pickle holds only "
                 f"{self.max_bytes:,}"
             )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(
+            raise RefusedPickleError(
                 f"refusing to load {module}.{name}: only numpy arrays and plain containers "
                 "are allowed"
             )
@@ -136,9 +141,9 @@ def _read_pickle(path: Path) -> dict[Any, Any]:
     with path.open("rb") as f:
         try:
             obj = restricted_load(f, max_bytes=size)
+        except RefusedPickleError:
+            raise
         except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
-            if isinstance(err, pickle.UnpicklingError) and "refusing" in str(err):
-                raise
             raise pickle.UnpicklingError(f"{path} is not a readable pickle ({err})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path} holds a {type(obj).__name__}, expected a dict with b'data'")
