@@ -17,14 +17,30 @@ from typing import Any
 import torch
 
 from ._run_dir import RunDirectory
-from .checkpoint import load_checkpoint
-from .data import Dataset, load_dataset, load_unlabeled, write_predictions_csv
-from .models import count_parameters, depth, get_model
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import CIFAR10_CLASSES, Dataset, load_dataset, load_unlabeled, write_predictions_csv
+from .models import (
+    BasicBlock,
+    PaperCheckpointError,
+    ResNet,
+    count_parameters,
+    depth,
+    get_model,
+    load_paper_checkpoint,
+)
 from .recipes import Recipe, get_recipe
 from .seeding import seed_everything
 from .trainer import ResumeMismatchError, Trainer
 
-__all__ = ["CommandError", "RunFailed", "eval_command", "predict_command", "train_command"]
+__all__ = [
+    "CommandError",
+    "RunFailed",
+    "convert_command",
+    "eval_command",
+    "paper_checkpoint",
+    "predict_command",
+    "train_command",
+]
 
 
 class CommandError(Exception):
@@ -163,14 +179,70 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# The paper's runs by the model name its files begin with, and the recipe each used.
+_PAPER_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ResNet10_v1": ("as1", {}),
+    "ResNet10_v2": ("as2", {"epochs": 150, "scheduler_kwargs": {"mode": "max", "factor": 0.1,
+                                                                "patience": 5}}),
+    "ResNet40_v0": ("as1", {}),
+    "ResNet40_v1": ("as1", {"epochs": 250}),
+    "ResNet40_v2": ("as2", {}),
+    "ResNet102_v1": ("as1", {}),
+    "ResNet40_v3": ("resnet40-ft", {}),
+}  # fmt: skip
+
+
+def paper_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A resdepth checkpoint's contents for one of the paper's model files: the weights,
+    the model (a preset's name, or its configuration), CIFAR-10's class names, and the
+    recipe the file's name implies (``as1`` when it implies none)."""
+    path = Path(path)
+    model = load_paper_checkpoint(path)
+    config = {k: getattr(model, k) for k in ("layers", "widths", "num_classes", "kernel_size",
+                                             "skip_kernel_size")}  # fmt: skip
+    run = next((r for r in _PAPER_RUNS if path.name.startswith(r + "_")), None)
+    name, overrides = _PAPER_RUNS.get(run, ("as1", {})) if run else ("as1", {})
+    classes = list(CIFAR10_CLASSES) if model.num_classes == 10 else None
+    return {
+        "epoch": 0,
+        "model": model.state_dict(),
+        "recipe": get_recipe(name, **overrides).to_dict(),
+        "metadata": {
+            "model": model.preset, "model_config": {**config, "block": "BasicBlock"},
+            "model_kwargs": {"num_classes": model.num_classes}, "classes": classes,
+            "source": f"the paper's {path.name}", "recipe_from_file_name": run is not None,
+        },
+    }  # fmt: skip
+
+
+def _read_model_file(path: str | Path) -> dict[str, Any]:
+    """A resdepth checkpoint, or one of the paper's model files read as one."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        try:
+            return paper_checkpoint(path)
+        except PaperCheckpointError as paper_err:
+            raise CommandError(
+                f"{err}; nor is it a model of the paper's code ({paper_err})"
+            ) from None
+
+
+def _model_from(meta: dict[str, Any], source: object) -> torch.nn.Module:
+    if meta.get("model"):
+        return get_model(meta["model"], **meta.get("model_kwargs", {}))
+    config = dict(meta.get("model_config") or {})
+    if config.pop("block", None) != "BasicBlock":
+        raise CommandError(f"{source} does not record its model; load it from Python")
+    return ResNet(BasicBlock, **config)
+
+
 def _trainer_from_checkpoint(args: argparse.Namespace) -> tuple[Trainer, dict[str, Any]]:
     device = _device(args.device)
-    state = load_checkpoint(args.checkpoint)
+    state = _read_model_file(args.checkpoint)
     meta = state.get("metadata") or {}
-    if "model" not in meta:
-        raise CommandError(f"{args.checkpoint} does not record its model; load it from Python")
     with user_input(f"{args.checkpoint}"):
-        model = get_model(meta["model"], **meta.get("model_kwargs", {}))
+        model = _model_from(meta, args.checkpoint)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as err:  # a size mismatch: not this model's weights
@@ -180,6 +252,24 @@ def _trainer_from_checkpoint(args: argparse.Namespace) -> tuple[Trainer, dict[st
         recipe = Recipe.from_dict(state["recipe"])
     trainer = Trainer(model, recipe=recipe, device=device, progress=False, checkpoint_every=None)
     return trainer, meta
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.exists():
+        raise CommandError(f"{out} exists; choose another name")
+    with user_input(args.paper_file):
+        state = paper_checkpoint(args.paper_file)
+    try:
+        save_checkpoint(out, state)
+    except OSError as err:
+        raise RunFailed(f"cannot write {out}: {err}") from None
+    meta = state["metadata"]
+    recipe = state["recipe"]["name"] if meta["recipe_from_file_name"] else "as1 (assumed)"
+    shape = meta["model"] or f"ResNet{tuple(meta['model_config']['layers'])}"
+    params = sum(t.numel() for k, t in state["model"].items() if not k.endswith("_tracked"))
+    print(f"wrote {out}: {shape} from {meta['source']}, {params:,} values; recipe {recipe}")
+    return 0
 
 
 def eval_command(args: argparse.Namespace) -> int:

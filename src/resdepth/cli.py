@@ -15,6 +15,7 @@ import torch
 from ._cli_training import (
     CommandError,
     RunFailed,
+    convert_command,
     eval_command,
     predict_command,
     train_command,
@@ -224,13 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on a data set")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a resdepth checkpoint, or one of the paper's .pth files")
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test")
     p.set_defaults(func=eval_command)
 
     p = sub.add_parser("predict", help="write ID,Label predictions for unlabeled images")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a resdepth checkpoint, or one of the paper's .pth files")
     p.add_argument(
         "--input", required=True,
         help="an unlabeled .pkl (b'data', b'ids'), or a folder or archive of images "
@@ -241,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images")
     p.add_argument("--device", default=None)
     p.set_defaults(func=predict_command)
+
+    p = sub.add_parser(
+        "convert", help="turn one of the paper's model files into a resdepth checkpoint"
+    )
+    p.add_argument("paper_file", help="a .pth the paper's code saved (torch.save(model))")
+    p.add_argument("output", help="the resdepth checkpoint to write (.pt)")
+    p.set_defaults(func=convert_command)
 
     p = sub.add_parser("bench", help="run a benchmark script from benchmarks/ (in a checkout)")
     p.add_argument("name", nargs="?", choices=BENCHMARKS, help="omit to list them")

@@ -2,6 +2,12 @@
 
 from . import presets
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
+from .paper import (
+    PaperCheckpointError,
+    load_paper_checkpoint,
+    paper_model_config,
+    read_paper_state_dict,
+)
 from .presets import resnet10, resnet18, resnet40, resnet102
 from .registry import get_model, get_model_builder, list_models, register_model
 from .resnet import ResNet
@@ -20,6 +26,7 @@ __all__ = [
     "Bottleneck",
     "LayerRow",
     "ModelSummary",
+    "PaperCheckpointError",
     "Projection",
     "ResNet",
     "ResidualBlock",
@@ -31,7 +38,10 @@ __all__ = [
     "get_model",
     "get_model_builder",
     "list_models",
+    "load_paper_checkpoint",
+    "paper_model_config",
     "presets",
+    "read_paper_state_dict",
     "register_model",
     "resnet10",
     "resnet18",
