@@ -53,6 +53,10 @@ class Callback:
     """Hooks the Trainer calls; subclass and override the ones you need."""
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_step_end(self, trainer: Trainer, step: int) -> None:
+        """After each training batch; ``step`` counts the run's batches from 1.  Keep it
+        cheap: reading a tensor here would wait for the GPU on every batch."""
+
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
     def on_fit_end(self, trainer: Trainer, history: History) -> None: ...
 
@@ -358,6 +362,8 @@ class Trainer:
             for step, (x, y) in enumerate(train, start=progress.step):
                 self._train_step(x, y, progress, step)
                 progress.step, self._steps_run = step + 1, self._steps_run + 1
+                for cb in self.callbacks:
+                    cb.on_step_end(self, self._steps_run)
                 if self.device.type == "cpu":  # free there; on a GPU, at the epoch's end
                     check_loss(progress, self._holds())
                 if report is not None:
