@@ -5,12 +5,16 @@
 
 Needs matplotlib.  The grid shows the same eight real CIFAR-10 test images after each
 transform of the ResNet40-FT stack and after CutMix; the curve is a training log drawn
-with resdepth.plots.plot_history.
+with resdepth.plots.plot_history; the JSON-lines picture plots what JsonLinesLogger
+wrote during a short real run (a tiny ResNet, the ``fast`` recipe, 2,000 images of
+the packaged CIFAR-10 sample, 4 epochs on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -19,9 +23,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from resdepth import ResNet, Trainer, seed_everything  # noqa: E402
 from resdepth import transforms as T  # noqa: E402
-from resdepth.data import load_image_folder  # noqa: E402
+from resdepth.data import load_dataset, load_image_folder  # noqa: E402
+from resdepth.loggers import JsonLinesLogger  # noqa: E402
 from resdepth.plots import plot_history  # noqa: E402
+from resdepth.recipes import get_recipe  # noqa: E402
 
 STATIC = Path(__file__).resolve().parent / "_static"
 
@@ -60,6 +67,34 @@ def transform_grid(archive: str, out: Path, n: int = 8) -> None:
     print(f"wrote {out}")
 
 
+def json_lines_picture(out: Path) -> None:
+    log = Path(tempfile.mkdtemp()) / "log.jsonl"
+    seed_everything(0)
+    net = ResNet(layers=(1, 1, 1), widths=(16, 32, 64))
+    trainer = Trainer(net, recipe=get_recipe("fast", batch_size=100, epochs=4), device="cpu",
+                      progress=False, callbacks=[JsonLinesLogger(log)])  # fmt: skip
+    data = [load_dataset("cifar10-sample", train=t).subset(2000) for t in (True, False)]
+    trainer.fit(*trainer.build_loaders(*data))
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    left.plot([r["step"] for r in steps], [r["learning_rate"] for r in steps], color="tab:gray")
+    left.set_xlabel("batch")
+    left.set_ylabel("learning rate")
+    left.set_title('"kind": "step" lines (fast: warm-up, then linear decay)', fontsize=9)
+    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
+        right.plot([r["epoch"] for r in epochs], [r[key] for r in epochs], "o-", label=label)
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy (%)")
+    right.legend(fontsize="small")
+    right.set_title('"kind": "epoch" lines', fontsize=9)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.savefig(out, dpi=100)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="the CIFAR-10 JPEG archive")
@@ -70,6 +105,7 @@ def main() -> None:
     plot_history(args.paper_log, path=STATIC / "resnet40_ft_curve.png", label="paper",
                  title="ResNet40-FT as logged by the paper")  # fmt: skip
     print(f"wrote {STATIC / 'resnet40_ft_curve.png'}")
+    json_lines_picture(STATIC / "json_lines_log.png")
 
 
 if __name__ == "__main__":

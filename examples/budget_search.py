@@ -1,52 +1,52 @@
-"""Depth against width under a parameter budget: the widest ResNet of each depth under 5M.
+"""Depth against width under 5M parameters: the paper's three networks and evenly spread
+depths from 10 to 102, trained side by side with one recipe (``resdepth study``).
 
-    python examples/budget_search.py --out runs/budget
-    python examples/budget_search.py --budget 2000000 --base-widths 16 32 64 128
+    python examples/budget_search.py --data cifar10 --out runs/budget --epochs 200
+    python examples/budget_search.py --data cifar10 --shard 0/4      # one of four machines
+    python examples/budget_search.py --data cifar10-jpeg.tar.gz --smoke
 
-For each depth, blocks are spread evenly over four stages (depth = 2 + 2 * blocks for
-BasicBlocks); fit_widths scales the base widths to the largest that fits.  The paper's
-three networks are listed as its presets build them.  Writes budget.md; nothing is
-trained.
+Each shape is fitted to the budget with fit_widths (the paper's three are its presets,
+as they are), trained into --out/<shape>/, and study.csv, study.md and study.png
+report them.  Running it again skips finished shapes and resumes an interrupted one.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from _shared import markdown_table
+from _shared import SMOKE, load_splits, parse, parser
 
-from resdepth import ResNet, count_macs, count_parameters, fit_widths, get_model
+from resdepth.plots import plot_study
+from resdepth.recipes import get_recipe
+from resdepth.study import plan_study, run_study
 
-#: The paper's three networks, as the presets build them (their widths are the paper's).
-PAPER_PRESETS = {"ResNet10": "resnet10", "ResNet40": "resnet40", "ResNet102": "resnet102"}
-
-
-def _row(name: str, net: ResNet) -> list[object]:
-    layers = list(net.layers)
-    return [name, 2 + 2 * sum(layers), layers, list(net.widths), f"{count_parameters(net):,}",
-            f"{count_macs(net) / 1e6:,.0f}M"]  # fmt: skip
+PAPER = ["resnet10", "resnet40", "resnet102"]
+DEPTHS = [10, 22, 34, 50, 62, 74, 86, 102]
+SMOKE_DEPTHS = [10, 26, 50]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=None, help="output folder (default: runs/budget)")
+    p = parser(__doc__.splitlines()[0], "runs/budget")
+    p.add_argument("--recipe", default="as1")
     p.add_argument("--budget", type=int, default=5_000_000)
-    p.add_argument("--base-widths", type=int, nargs=4, default=(16, 32, 64, 128))
-    p.add_argument("--max-blocks", type=int, default=12, help="blocks per stage, at most")
-    p.add_argument("--smoke", action="store_true", help="three depths only")
-    args = p.parse_args()
-    out = Path(args.out or ("runs/smoke/budget" if args.smoke else "runs/budget"))
-    rows = [_row(name, get_model(preset)) for name, preset in PAPER_PRESETS.items()]
-    for n in range(1, (3 if args.smoke else args.max_blocks) + 1):
-        layers = (n, n, n, n)
-        fit = fit_widths(layers, args.budget, base_widths=args.base_widths)
-        rows.append(_row(f"even x{n}", ResNet(layers=layers, widths=fit.widths)))
-    table = markdown_table(["shape", "depth", "blocks per stage", "widths", "parameters",
-                            "forward MACs (32x32)"], rows)  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "budget.md").write_text(f"Budget: {args.budget:,} parameters.\n\n" + table)
-    print(table + f"wrote {out / 'budget.md'}")
+    p.add_argument("--shard", default="0/1", help="I/N: train every N-th shape from the I-th")
+    args = parse(p)
+    index, count = (int(v) for v in args.shard.split("/"))
+    train, test = load_splits(args)
+    recipe = get_recipe(args.recipe, **({"batch_size": SMOKE["batch_size"]} if args.smoke else {}))
+    epochs = SMOKE["epochs"] if args.smoke else args.epochs
+    plan = plan_study(PAPER + (SMOKE_DEPTHS if args.smoke else DEPTHS), args.budget,
+                      num_classes=len(train.classes))  # fmt: skip
+    print(
+        f"{len(plan)} shapes under {args.budget:,} parameters on {train.name}; shard {args.shard}"
+    )
+    rows = run_study(args.out, plan, train, test, recipe=recipe, epochs=epochs,
+                     shard=(index, count), device=args.device,
+                     settings={"data": str(args.data), "smoke": args.smoke})  # fmt: skip
+    print((Path(args.out) / "study.md").read_text())
+    if rows:
+        plot_study(rows, path=Path(args.out) / "study.png")
+        print(f"wrote {Path(args.out) / 'study.png'}")
 
 
 if __name__ == "__main__":

@@ -13,18 +13,20 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.slow
-def test_budget_search_lists_the_papers_presets_and_takes_no_idle_flags(tmp_path: Path) -> None:
+def test_budget_search_trains_the_papers_presets_and_spread_depths(tmp_path: Path) -> None:
     script = str(EXAMPLES / "budget_search.py")
-    proc = subprocess.run([sys.executable, script, "--smoke", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run([sys.executable, script, "--data", "cifar10-sample", "--smoke",
+                           "--device", "cpu", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines()
             if line.startswith("| ")}  # fmt: skip
-    assert "4,903,242" in rows["ResNet10"] and "4,994,730" in rows["ResNet40"]
-    assert "4,997,658" in rows["ResNet102"]
-    ignored = subprocess.run([sys.executable, script, "--data", "cifar10"],
+    assert "4,903,242" in rows["resnet10"] and "4,994,730" in rows["resnet40"]
+    assert "4,997,658" in rows["resnet102"] and "d26-3.3.3.3" in rows
+    assert (tmp_path / "resnet40" / "history.csv").exists() and (tmp_path / "study.png").exists()
+    ignored = subprocess.run([sys.executable, script, "--base-widths", "8"],
                              capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert ignored.returncode == 2 and "unrecognized arguments: --data" in ignored.stderr
+    assert ignored.returncode == 2 and "unrecognized arguments: --base-widths" in ignored.stderr
 
 
 def test_smoke_runs_write_to_their_own_folder(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -220,6 +220,8 @@ def _read_model_file(path: str | Path) -> dict[str, Any]:
     try:
         return load_checkpoint(path)
     except CheckpointError as err:
+        if not Path(path).is_file():
+            raise
         try:
             return paper_checkpoint(path)
         except PaperCheckpointError as paper_err:

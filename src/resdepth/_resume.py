@@ -13,7 +13,13 @@ from torch import nn
 from .data import DeviceLoader
 from .recipes import Recipe
 
-__all__ = ["ResumeMismatchError", "describe_run", "run_differences", "replan_schedule"]
+__all__ = [
+    "ResumeMismatchError",
+    "describe_run",
+    "mapping_differences",
+    "replan_schedule",
+    "run_differences",
+]
 
 # Fields of a recipe that may differ on resume: the length is re-planned explicitly,
 # and the prose describes rather than changes the run.
@@ -75,7 +81,8 @@ def _model_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     return out
 
 
-def _mapping_differences(prefix: str, old: Any, new: Any, skip: tuple[str, ...] = ()) -> list[str]:
+def mapping_differences(prefix: str, old: Any, new: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    """``"prefix.key: old -> new"`` for every leaf where two nested mappings differ."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         out = []
         for key in sorted(set(old) | set(new), key=str):
@@ -86,7 +93,7 @@ def _mapping_differences(prefix: str, old: Any, new: Any, skip: tuple[str, ...] 
             elif key not in new:
                 out.append(f"{prefix}{key}: {_short(old[key])} -> (not set)")
             else:
-                out += _mapping_differences(f"{prefix}{key}.", old[key], new[key])
+                out += mapping_differences(f"{prefix}{key}.", old[key], new[key])
         return out
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         old, new = list(old), list(new)
@@ -96,13 +103,13 @@ def _mapping_differences(prefix: str, old: Any, new: Any, skip: tuple[str, ...] 
 def run_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """Each setting that differs between a checkpoint's run and this one, as
     ``"what: old -> new"`` lines; the recipe's length is not among them."""
-    out = _mapping_differences("recipe.", saved["recipe"], current["recipe"],
+    out = mapping_differences("recipe.", saved["recipe"], current["recipe"],
                                skip=_FREE_RECIPE_FIELDS)  # fmt: skip
     out += _model_differences(saved["model"], current["model"])
     old_data, new_data = saved["data"], current["data"]
     for key in sorted(set(old_data) & set(new_data)):
         if old_data[key] is not None and new_data[key] is not None:
-            out += _mapping_differences(f"data {key}.", old_data[key], new_data[key])
+            out += mapping_differences(f"data {key}.", old_data[key], new_data[key])
     for key in ("precision", "world_size"):
         if saved[key] != current[key]:
             out.append(f"{key}: {saved[key]!r} -> {current[key]!r}")

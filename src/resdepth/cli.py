@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import torch
 
+from ._cli_study import study_command
 from ._cli_training import (
     CommandError,
     RunFailed,
@@ -134,9 +135,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
+def _add_data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
-        "--data", required=True,
+        "--data", required=required,
         help=f"{', '.join(NAMED_DATASETS)} (the sample of 6,000 CIFAR-10 images inside the "
         "package), cifar-10-python.tar.gz or its folder, or a folder or .tar/.tar.gz/.zip "
         "archive of class subfolders",
@@ -242,6 +243,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images")
     p.add_argument("--device", default=None)
     p.set_defaults(func=predict_command)
+
+    p = sub.add_parser(
+        "study", help="train shapes of one parameter budget side by side (depth vs width)",
+        description="Train a family of shapes under one budget into --out/<shape>/, "
+        "resumably and in shards; 'resdepth study report FOLDER' merges what has finished.",
+    )  # fmt: skip
+    p.add_argument("action", nargs="?", choices=("report",), help="report: merge a study")
+    p.add_argument("folder", nargs="?", help="the study folder to report")
+    p.add_argument(
+        "--shapes", nargs="+", metavar="SHAPE",
+        default=["resnet10", "resnet40", "resnet102", "10", "26", "50", "74", "98"],
+        help="presets (resnet40), depths (26: blocks spread over 4 stages) or blocks per "
+        "stage (5,7,4,3); default: the paper's three and depths 10 to 98",
+    )  # fmt: skip
+    p.add_argument("--budget", type=_positive_int, default=5_000_000, help="parameters, at most")
+    p.add_argument("--max-macs", type=_positive_int, default=None,
+                   help="forward multiply-accumulates on a 32x32 image, at most")  # fmt: skip
+    p.add_argument("--base-widths", type=_positive_int, nargs="+", default=(16, 32, 64, 128))
+    p.add_argument("--recipe", default="as1")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="default: the recipe's")
+    p.add_argument("--out", default=None, help="the study folder")
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="train every N-th shape from the I-th (0-based); default 0/1")  # fmt: skip
+    p.add_argument("--checkpoint-every", default="5min", metavar="WHEN")
+    p.add_argument("--quiet", action="store_true")
+    _add_data_options(p, required=False)
+    p.set_defaults(func=study_command)
 
     p = sub.add_parser(
         "convert", help="turn one of the paper's model files into a resdepth checkpoint"

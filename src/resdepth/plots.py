@@ -8,7 +8,7 @@ from typing import Any
 
 from .history import History
 
-__all__ = ["plot_history"]
+__all__ = ["plot_history", "plot_study"]
 
 
 def _as_history(data: History | str | os.PathLike[str] | list[dict[str, Any]]) -> History:
@@ -83,6 +83,71 @@ def plot_history(
     lr_handles = lr_ax.get_legend_handles_labels()
     ax.legend(handles[0] + lr_handles[0], handles[1] + lr_handles[1], loc="best", fontsize="small")
     ax.set_title(title or f"{metric} per epoch")
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_study(
+    study: str | os.PathLike[str] | list[dict[str, Any]],
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """Test accuracy against depth for the shapes of a study, one line per recipe.
+
+    Each point is labelled with its parameters and forward MACs; the paper's three
+    networks (the presets ``resnet10``, ``resnet40``, ``resnet102``) are drawn as
+    stars and labelled with the accuracy the paper reports for them.
+
+    Args:
+        study: a study folder (its ``study.csv``) or the rows of
+            :func:`resdepth.study.study_report`.
+        path: save the figure here.
+        title: the figure title.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    import csv
+
+    from .study import PAPER_RESULTS
+
+    if isinstance(study, (str, os.PathLike)):
+        with (Path(study) / "study.csv").open(newline="") as f:
+            rows: list[dict[str, Any]] = list(csv.DictReader(f))
+    else:
+        rows = list(study)
+    if not rows:
+        raise ValueError("the study has no finished shapes to plot yet")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.8), constrained_layout=True)
+    for recipe in sorted({str(r["recipe"]) for r in rows}):
+        mine = sorted(
+            (r for r in rows if str(r["recipe"]) == recipe), key=lambda r: int(r["depth"])
+        )
+        depths = [int(r["depth"]) for r in mine]
+        accuracy = [float(r["best_test_accuracy"]) for r in mine]
+        ax.plot(depths, accuracy, "o-", label=f"best test accuracy ({recipe})")
+        for r, x, y in zip(mine, depths, accuracy, strict=True):
+            paper = PAPER_RESULTS.get(str(r["shape"]))
+            if paper is not None:
+                ax.plot([x], [y], "*", markersize=14, color="tab:red")
+            note = f"{int(r['parameters']) / 1e6:.2f}M params, {int(r['macs']) / 1e6:.0f}M MACs"
+            if paper is not None:
+                note = f"{r['shape']} (paper: {paper:.2f}%)\n{note}"
+            ax.annotate(note, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=7)
+    ax.plot([], [], "*", markersize=14, color="tab:red", label="the paper's networks")
+    ax.margins(x=0.1, y=0.2)  # room for the labels above the points
+    ax.set_xlabel("depth (weighted layers)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title(title or "depth against width under one parameter budget")
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
-from .resnet import _check_block, _check_positive_int, _check_positive_ints, _check_stages
+from .resnet import ResNet, _check_block, _check_positive_int, _check_positive_ints, _check_stages
 
 __all__ = [
     "count_macs",
@@ -180,8 +180,10 @@ def fit_widths(
     block: type[ResidualBlock] = BasicBlock,
     num_classes: int = 10,
     multiple_of: int = 8,
+    max_macs: int | None = None,
 ) -> WidthFit:
-    """The widest network of a given shape whose parameter count stays within a budget.
+    """The widest network of a given shape whose parameter count (and, if given, its
+    multiply-accumulates on a 32x32 image) stays within a budget.
 
     Widths are ``base_widths`` times one common factor ``s``, each rounded to the
     nearest multiple of ``multiple_of`` (halves up, at least one multiple).  As
@@ -198,10 +200,12 @@ def fit_widths(
         block: :class:`BasicBlock` or :class:`Bottleneck`.
         num_classes: outputs of the head.
         multiple_of: widths are multiples of this (8 suits tensor cores).
+        max_macs: a budget of forward multiply-accumulates on one 32x32 image too
+            (:func:`count_macs`); both counts grow with the widths.
 
     Raises:
         ValueError: on bad arguments, or when even the narrowest network
-            (every width ``multiple_of``) exceeds ``max_params``.
+            (every width ``multiple_of``) exceeds ``max_params`` or ``max_macs``.
 
     Examples:
         >>> from resdepth import fit_widths
@@ -218,14 +222,26 @@ def fit_widths(
     _check_positive_int("max_params", max_params)
     _check_positive_int("multiple_of", multiple_of)
 
+    if max_macs is not None:
+        _check_positive_int("max_macs", max_macs)
+
     def params(widths: tuple[int, ...]) -> int:
         return resnet_num_parameters(layers, widths, block=block, num_classes=num_classes)
 
+    def macs(widths: tuple[int, ...]) -> int:
+        with torch.device("meta"):
+            net = ResNet(block, layers, widths, num_classes=num_classes)
+        return count_macs(net)
+
+    def fits(widths: tuple[int, ...]) -> bool:
+        return params(widths) <= max_params and (max_macs is None or macs(widths) <= max_macs)
+
     narrowest = _widths_at(base, Fraction(0), multiple_of)
-    if params(narrowest) > max_params:
+    if not fits(narrowest):
         raise ValueError(
-            f"max_params={max_params} is below the narrowest network {narrowest} "
-            f"({params(narrowest)} parameters)"
+            f"max_params={max_params}{f' and max_macs={max_macs}' if max_macs else ''} are "
+            f"below the narrowest network {narrowest} ({params(narrowest)} parameters"
+            f"{f', {macs(narrowest)} MACs' if max_macs else ''})"
         )
     # Grow an upper bound on the scale, then list every step point below it:
     # stage i widens where b_i * s / multiple_of crosses j + 1/2.
@@ -244,7 +260,7 @@ def fit_widths(
     lo, hi = 0, len(steps)  # steps[lo] fits; steps[hi:] (if any) do not
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if params(_widths_at(base, steps[mid], multiple_of)) <= max_params:
+        if fits(_widths_at(base, steps[mid], multiple_of)):
             lo = mid
         else:
             hi = mid

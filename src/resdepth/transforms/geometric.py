@@ -93,8 +93,8 @@ class RandomCrop(BatchTransform):
     Args:
         size: output ``(height, width)``, one int for a square, or ``None`` for the
             input's own size.
-        padding: pixels added on every side before cropping; at most the image's
-            size (``size`` when given, else checked against each input).
+        padding: pixels added on every side before cropping; at most the input's
+            height or width, checked before anything is padded.
         fill: value of the padding when ``padding_mode="constant"`` (in the
             input's units: 0..255 for uint8).
         padding_mode: ``"constant"`` or ``"reflect"`` (mirror without repeating
@@ -128,11 +128,6 @@ class RandomCrop(BatchTransform):
         if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
         self.padding = int(padding)
-        if self.size is not None and self.padding > max(self.size):
-            raise ValueError(
-                f"padding={self.padding} is larger than the crop size {self.size}: more "
-                "padding than image"
-            )
         self.fill = check_number("fill", fill)
         if padding_mode not in ("constant", "reflect"):
             raise ValueError(f"padding_mode must be 'constant' or 'reflect', got {padding_mode!r}")
