@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._validate import positive_int
 from .data import DeviceLoader
 from .recipes import Recipe
 
@@ -132,9 +133,8 @@ def check_saveable(
 
 def check_fit_inputs(recipe: Recipe, train: object, val: object, epochs: object) -> None:
     """What ``Trainer.fit`` refuses before it starts: each error names the argument."""
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
-                               or epochs < 1):  # fmt: skip
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if epochs is not None:
+        positive_int("epochs", epochs)
     if recipe.monitor and recipe.monitor.startswith("test") and val is None:
         raise ValueError(f"recipe {recipe.name!r} monitors {recipe.monitor}: pass val=")
     for name, data in (("train", train), ("val", val)):

@@ -27,6 +27,7 @@ from typing import Any
 
 from ._atomic import atomic_write
 from ._resume import mapping_differences
+from ._validate import is_int
 from .data import Dataset
 from .history import History
 from .models import ResNet, count_macs, count_parameters, fit_widths, get_model
@@ -83,7 +84,7 @@ def spread_blocks(depth: int, stages: int = 4) -> tuple[int, ...]:
         ((1, 1, 1, 1), (5, 5, 5, 4), (4, 3, 3, 3))
     """
     blocks, odd = divmod(depth - 2, 2)
-    if isinstance(depth, bool) or not isinstance(depth, int) or odd or blocks < stages:
+    if not is_int(depth) or odd or blocks < stages:
         raise ValueError(
             f"depth must be an even number of at least {2 + 2 * stages} (2 + 2 x blocks), "
             f"got {depth!r}"

@@ -28,7 +28,7 @@ from ._progress import ProgressReport
 from ._resume import ResumeMismatchError, describe_run, replan_schedule, run_differences
 from ._run_dir import RunDirectory, RunExistsError, RunLockedError
 from ._stopping import CheckpointEvery, Pauses, RunInterrupted, StopSignals
-from ._validate import check_unit_range
+from ._validate import check_unit_range, choice, image_batch
 from .checkpoint import load_checkpoint
 from .data import Dataset, DeviceLoader
 from .history import History
@@ -130,8 +130,7 @@ class Trainer:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        choice("precision", precision, sorted(PRECISIONS))
         if isinstance(recipe, str):
             recipe = get_recipe(recipe)
         elif not isinstance(recipe, Recipe):
@@ -428,13 +427,7 @@ class Trainer:
     def predict(self, images: Tensor, batch_size: int | None = None, tta: bool = False) -> Tensor:
         """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
         [0, 1]; ``tta`` averages with flipped images."""
-        if not isinstance(images, Tensor) or images.dim() != 4:
-            raise ValueError(
-                f"images must be a (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}"
-            )
-        if not (images.dtype == torch.uint8 or images.is_floating_point()):
-            raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
-        check_unit_range(images)
+        check_unit_range(image_batch(images))
         return predict_images(
             unwrap_model(self._net), images, self.recipe.build_eval_transform(),
             batch_size or self.recipe.test_batch_size, self.device, self.precision,

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._validate import check_unit_range
+from .._validate import check_unit_range, image_batch, int_in_range, is_int, positive_int
 
 __all__ = ["DeviceLoader"]
 
@@ -89,13 +89,7 @@ class DeviceLoader:
         mixing: Mixing | None = None,
         classes: Sequence[str] | None = None,
     ) -> None:
-        if not isinstance(images, Tensor) or images.dim() != 4:
-            raise ValueError(
-                f"images must be a (N, C, H, W) tensor, got {getattr(images, 'shape', images)!r}"
-            )
-        if not (images.dtype == torch.uint8 or images.is_floating_point()):
-            raise TypeError(f"images must be uint8 or floating point, got {images.dtype}")
-        check_unit_range(images)
+        check_unit_range(image_batch(images))
         if (
             not isinstance(labels, Tensor)
             or labels.dim() not in (1, 2)
@@ -105,12 +99,9 @@ class DeviceLoader:
                 f"labels must be a (N,) or (N, K) tensor with N={images.shape[0]}, "
                 f"got {getattr(labels, 'shape', labels)!r}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-            raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
+        positive_int("batch_size", batch_size)
+        positive_int("world_size", world_size)
+        int_in_range("rank", rank, 0, world_size)
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
         if mixing is not None and not callable(mixing):
@@ -132,9 +123,7 @@ class DeviceLoader:
         if isinstance(generator, torch.Generator):
             self._shuffle_gen = generator
         else:
-            if generator is not None and (
-                isinstance(generator, bool) or not isinstance(generator, int)
-            ):
+            if generator is not None and not is_int(generator):
                 raise TypeError(
                     f"generator must be an int seed or a torch.Generator, got {generator!r}"
                 )

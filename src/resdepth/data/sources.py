@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .._validate import positive_int
 from .cifar import DatasetNotFoundError, is_cifar10_python, load_cifar10, read_cifar10_python
 from .folder import CIFAR10_CLASSES, list_splits, load_image_folder
 from .synthetic import make_synthetic
@@ -49,17 +50,19 @@ class Dataset:
     def with_classes(self, classes: Sequence[str]) -> Dataset:
         """The same images with labels that index ``classes`` instead, matched by name.
 
-        Raises:
-            ValueError: if the data set has a class that ``classes`` lacks; a class
-                of ``classes`` without images is fine.
+                Raises:
+                    ValueError: if the data set has a class that ``classes`` lacks; a class
+                        of ``classes`` without images is fine.
 
-        Examples:
-            >>> import torch
-            >>> from resdepth.data import Dataset
-            >>> ds = Dataset("pets", torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
-            ...              torch.tensor([0, 1]), ("cat", "dog"))
-            >>> ds.with_classes(["bird", "dog", "cat"]).labels
-            tensor([2, 1])
+                Examples:
+                    >>> import torch
+
+        from .._validate import positive_int
+                    >>> from resdepth.data import Dataset
+                    >>> ds = Dataset("pets", torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+                    ...              torch.tensor([0, 1]), ("cat", "dog"))
+                    >>> ds.with_classes(["bird", "dog", "cat"]).labels
+                    tensor([2, 1])
         """
         classes = tuple(str(c) for c in classes)
         unknown = [c for c in self.classes if c not in classes]
@@ -77,8 +80,7 @@ class Dataset:
         """A class-balanced-in-expectation random subset of ``n`` samples (all when ``None``)."""
         if n is None or n >= len(self):
             return self
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"subset size must be a positive integer, got {n!r}")
+        positive_int("subset size", n)
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         idx = order[:n].sort().values
         return Dataset(f"{self.name} (subset of {n})", self.images[idx], self.labels[idx],

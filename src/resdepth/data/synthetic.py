@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .._validate import positive_int
+
 __all__ = ["make_synthetic"]
 
 
@@ -31,8 +33,7 @@ def make_synthetic(
     """
     for name, value in (("num_samples", num_samples), ("num_classes", num_classes),
                         ("image_size", image_size), ("channels", channels)):  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(name, value)
     g = torch.Generator().manual_seed(seed)
     patterns = torch.rand(num_classes, channels, image_size, image_size, generator=g)
     labels = torch.arange(num_samples) % num_classes

@@ -14,15 +14,11 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validate import odd_positive_int
+
 __all__ = ["BasicBlock", "Bottleneck", "Projection", "ResidualBlock", "NormLayer"]
 
 NormLayer = Callable[[int], nn.Module]
-
-
-def _check_kernel(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value % 2 == 0:
-        raise ValueError(f"{name} must be a positive odd integer, got {value!r}")
-    return value
 
 
 class Projection(nn.Sequential):
@@ -115,8 +111,8 @@ class BasicBlock(ResidualBlock):
         norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        _check_kernel("kernel_size", kernel_size)
-        _check_kernel("skip_kernel_size", skip_kernel_size)
+        odd_positive_int("kernel_size", kernel_size)
+        odd_positive_int("skip_kernel_size", skip_kernel_size)
         pad = kernel_size // 2
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size, stride, pad, bias=False)
         self.bn1 = norm_layer(width)
@@ -165,8 +161,8 @@ class Bottleneck(ResidualBlock):
         norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        _check_kernel("kernel_size", kernel_size)
-        _check_kernel("skip_kernel_size", skip_kernel_size)
+        odd_positive_int("kernel_size", kernel_size)
+        odd_positive_int("skip_kernel_size", skip_kernel_size)
         out_channels = width * self.expansion
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.bn1 = norm_layer(width)

@@ -7,34 +7,18 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validate import odd_positive_int, positive_int, positive_ints
 from .blocks import BasicBlock, NormLayer, ResidualBlock
 
 __all__ = ["ResNet"]
-
-
-def _check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}")
-    if len(values) == 0:
-        raise ValueError(f"{name} must not be empty")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must hold positive integers, got {list(values)!r}")
-    return tuple(values)
-
-
-def _check_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _check_stages(
     layers: Sequence[int], widths: Sequence[int]
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Validated ``(layers, widths)``: non-empty, positive, one width per stage."""
-    layers = _check_positive_ints("layers", layers)
-    widths = _check_positive_ints("widths", widths)
+    layers = positive_ints("layers", layers)
+    widths = positive_ints("widths", widths)
     if len(layers) != len(widths):
         raise ValueError(
             f"layers and widths must have the same length, got {len(layers)} and {len(widths)}"
@@ -100,11 +84,10 @@ class ResNet(nn.Module):
         super().__init__()
         block = _check_block(block)
         layers, widths = _check_stages(layers, widths)
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
-        for name, k in (("kernel_size", kernel_size), ("skip_kernel_size", skip_kernel_size)):
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
-                raise ValueError(f"{name} must be a positive odd integer, got {k!r}")
+        positive_int("num_classes", num_classes)
+        positive_int("in_channels", in_channels)
+        odd_positive_int("kernel_size", kernel_size)
+        odd_positive_int("skip_kernel_size", skip_kernel_size)
         if norm_layer is None:
             norm_layer = nn.BatchNorm2d
         elif not callable(norm_layer):

@@ -11,8 +11,9 @@ from fractions import Fraction
 import torch
 from torch import nn
 
+from .._validate import positive_int, positive_ints
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
-from .resnet import ResNet, _check_block, _check_positive_int, _check_positive_ints, _check_stages
+from .resnet import ResNet, _check_block, _check_stages
 
 __all__ = [
     "count_macs",
@@ -213,17 +214,17 @@ def fit_widths(
         >>> fit.widths, fit.num_parameters
         ((32, 64, 128, 256), 4994730)
     """
-    layers = _check_positive_ints("layers", layers)
-    base = _check_positive_ints("base_widths", base_widths)
+    layers = positive_ints("layers", layers)
+    base = positive_ints("base_widths", base_widths)
     if len(base) != len(layers):
         raise ValueError(
             f"base_widths must have one entry per stage ({len(layers)}), got {len(base)}"
         )
-    _check_positive_int("max_params", max_params)
-    _check_positive_int("multiple_of", multiple_of)
+    positive_int("max_params", max_params)
+    positive_int("multiple_of", multiple_of)
 
     if max_macs is not None:
-        _check_positive_int("max_macs", max_macs)
+        positive_int("max_macs", max_macs)
 
     def params(widths: tuple[int, ...]) -> int:
         return resnet_num_parameters(layers, widths, block=block, num_classes=num_classes)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._validate import positive_ints
+
 __all__ = ["LayerRow", "ModelSummary", "summary"]
 
 _MB = 1024.0**2
@@ -96,13 +98,7 @@ def summary(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if (
-        isinstance(input_size, (str, bytes))
-        or not isinstance(input_size, Sequence)
-        or len(input_size) == 0
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in input_size)
-    ):
-        raise ValueError(f"input_size must be a sequence of positive integers, got {input_size!r}")
+    input_size = positive_ints("input_size", input_size)
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")

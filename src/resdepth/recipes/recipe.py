@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._validate import choice, positive_int
 from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
 from .components import (
     ScheduleLength,
@@ -148,9 +149,7 @@ class Recipe:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         for name in ("epochs", "batch_size", "test_batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(name, getattr(self, name))
         smoothing = self.label_smoothing
         if (
             isinstance(smoothing, bool)
@@ -203,16 +202,12 @@ class Recipe:
 
     def _check_schedule(self) -> None:
         schedule = get_schedule(self.scheduler)
-        if self.scheduler_interval not in ("epoch", "batch"):
-            raise ValueError(
-                f"scheduler_interval must be 'epoch' or 'batch', got {self.scheduler_interval!r}"
-            )
+        choice("scheduler_interval", self.scheduler_interval, ("epoch", "batch"))
         if schedule.on_metric and self.scheduler_interval != "epoch":
             raise ValueError(
                 f"a {self.scheduler} scheduler steps per epoch on its monitored metric"
             )
-        if self.monitor is not None and self.monitor not in METRICS:
-            raise ValueError(f"monitor must be one of {METRICS} or None, got {self.monitor!r}")
+        choice("monitor", self.monitor, (*METRICS, None))
         if schedule.on_metric and not self.monitor:
             raise ValueError(
                 f"a {self.scheduler} scheduler needs monitor= (for example 'test_accuracy')"
@@ -321,12 +316,7 @@ class Recipe:
     def build_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1) -> Any:
         """The scheduler; its length is ``epochs`` steps, or ``epochs * steps_per_epoch``
         when it steps per batch.  ``None`` for ``"constant"``."""
-        if (
-            isinstance(steps_per_epoch, bool)
-            or not isinstance(steps_per_epoch, int)
-            or steps_per_epoch < 1
-        ):
-            raise ValueError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}")
+        positive_int("steps_per_epoch", steps_per_epoch)
         length = ScheduleLength(self.epochs, steps_per_epoch, self.scheduler_interval)
         return get_schedule(self.scheduler).build(optimizer, length, **_thaw(self.scheduler_kwargs))
 

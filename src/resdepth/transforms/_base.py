@@ -8,7 +8,6 @@ images' device: drawing them needs no host-device synchronisation.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -16,19 +15,11 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from .._validate import finite_float, image_batch
+
 __all__ = ["BatchTransform", "Params"]
 
 Params = dict[str, Tensor]
-
-
-def check_images(x: object, name: str = "x") -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must be a 4-D batch (B, C, H, W), got shape {tuple(x.shape)}")
-    if x.dtype == torch.bool or x.is_complex():
-        raise TypeError(f"{name} must hold uint8 or floating point values, got {x.dtype}")
-    return x
 
 
 def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
@@ -41,18 +32,6 @@ def check_generator(generator: torch.Generator | None, device: torch.device) -> 
             f"generator is on {generator.device} but the images are on {device}; "
             "create it with torch.Generator(device=images.device)"
         )
-
-
-def check_probability(name: str, p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
-
-
-def check_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 def check_range(
@@ -70,7 +49,7 @@ def check_range(
             raise ValueError(f"{name} must be non-negative when given as one number, got {value}")
         low, high = -float(value), float(value)
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        low, high = (check_number(name, v) for v in value)
+        low, high = (finite_float(name, v) for v in value)
     else:
         raise ValueError(f"{name} must be a number or a (min, max) pair, got {value!r}")
     if low > high:
@@ -157,7 +136,7 @@ class BatchTransform(CompilableApply, nn.Module):
         params: Params | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        check_images(x)
+        image_batch(x, "x")
         if params is None:
             check_generator(generator, x.device)
             params = self.generate_parameters(x.shape, x.device, generator)

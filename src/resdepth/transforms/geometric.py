@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._validate import choice, finite_float, is_int, positive_int, probability
 from ._base import (
     BatchTransform,
     Params,
-    check_number,
-    check_probability,
     check_range,
     memory_format_of,
     uniform,
@@ -38,7 +37,7 @@ def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
     if (
         not isinstance(value, Sequence)
         or len(value) != 2
-        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in value)
+        or any(not is_int(v) or v < 1 for v in value)
     ):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return int(value[0]), int(value[1])
@@ -67,7 +66,7 @@ class RandomHorizontalFlip(BatchTransform):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        self.p = check_probability("p", p)
+        self.p = probability("p", p)
 
     def generate_parameters(
         self,
@@ -125,13 +124,9 @@ class RandomCrop(BatchTransform):
     ) -> None:
         super().__init__()
         self.size = None if size is None else _pair("size", size)
-        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
-            raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
-        self.padding = int(padding)
-        self.fill = check_number("fill", fill)
-        if padding_mode not in ("constant", "reflect"):
-            raise ValueError(f"padding_mode must be 'constant' or 'reflect', got {padding_mode!r}")
-        self.padding_mode = padding_mode
+        self.padding = positive_int("padding", padding, minimum=0)
+        self.fill = finite_float("fill", fill)
+        self.padding_mode = choice("padding_mode", padding_mode, ("constant", "reflect"))
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return self.size if self.size is not None else (height, width)
@@ -311,7 +306,7 @@ class RandomAffine(BatchTransform):
             if (
                 not isinstance(translate, Sequence)
                 or len(translate) != 2
-                or any(not 0.0 <= check_number("translate", t) <= 1.0 for t in translate)
+                or any(not 0.0 <= finite_float("translate", t) <= 1.0 for t in translate)
             ):
                 raise ValueError(
                     f"translate must be a pair of fractions in [0, 1], got {translate!r}"
@@ -324,12 +319,9 @@ class RandomAffine(BatchTransform):
                 raise ValueError(f"scale must be positive, got {scale!r}")
         self.scale = scale
         self.shear = self._parse_shear(shear)
-        if interpolation not in ("bilinear", "nearest"):
-            raise ValueError(
-                f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}"
-            )
+        choice("interpolation", interpolation, ("bilinear", "nearest"))
         self.interpolation = interpolation
-        self.fill = check_number("fill", fill)
+        self.fill = finite_float("fill", fill)
 
     @staticmethod
     def _parse_shear(shear: float | Sequence[float] | None) -> tuple[float, ...] | None:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._validate import check_unit_range
-from ._base import BatchTransform, Params, check_number, memory_format_of
+from .._validate import check_unit_range, finite_float
+from ._base import BatchTransform, Params, memory_format_of
 
 __all__ = ["ToFloat", "Normalize", "CIFAR10_MEAN", "CIFAR10_STD"]
 
@@ -85,8 +85,8 @@ class Normalize(BatchTransform):
             raise ValueError(f"mean must be a non-empty sequence of numbers, got {mean!r}")
         if isinstance(std, (str, bytes)) or not isinstance(std, Sequence) or len(std) != len(mean):
             raise ValueError(f"std must be a sequence with one value per mean entry, got {std!r}")
-        means = [check_number("mean", m) for m in mean]
-        stds = [check_number("std", s) for s in std]
+        means = [finite_float("mean", m) for m in mean]
+        stds = [finite_float("std", s) for s in std]
         if any(s <= 0 for s in stds):
             raise ValueError(f"std must be positive, got {std!r}")
         self.register_buffer("mean", torch.tensor(means).view(1, -1, 1, 1), persistent=False)

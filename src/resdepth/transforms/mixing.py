@@ -8,18 +8,16 @@ decided in Python, so a call never waits for the device.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from .._validate import choice, image_batch, positive_float, positive_int, probability
 from ._base import (
     CompilableApply,
     Params,
     check_generator,
-    check_images,
-    check_probability,
     memory_format_of,
 )
 
@@ -116,16 +114,10 @@ class _Mix(CompilableApply, nn.Module):
 
     def __init__(self, alpha: float, p: float, num_classes: int, mode: str) -> None:
         super().__init__()
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
-        self.alpha = float(alpha)
-        self.p = check_probability("p", p)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
-        self.num_classes = num_classes
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        self.mode = mode
+        self.alpha = positive_float("alpha", alpha)
+        self.p = probability("p", p)
+        self.num_classes = positive_int("num_classes", num_classes, minimum=2)
+        self.mode = choice("mode", mode, _MODES)
 
     def _draw_common(
         self, batch: int, device: torch.device | str, generator: torch.Generator | None
@@ -137,7 +129,7 @@ class _Mix(CompilableApply, nn.Module):
         return mixed.expand(batch), lam.expand(batch), perm
 
     def _check(self, x: Tensor, y: Tensor) -> None:
-        check_images(x)
+        image_batch(x, "x")
         if not isinstance(y, Tensor):
             raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
         if y.dim() == 0 or y.shape[0] != x.shape[0]:
