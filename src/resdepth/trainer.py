@@ -23,7 +23,7 @@ from ._epoch import (
     check_saveable,
     describe_row,
 )
-from ._evaluation import PRECISIONS, autocast, evaluate_batches, predict_images
+from ._evaluation import PRECISIONS, autocast, evaluate_batches, predict_images, to_device
 from ._progress import ProgressReport
 from ._resume import ResumeMismatchError, describe_run, replan_schedule, run_differences
 from ._run_dir import RunDirectory, RunExistsError, RunLockedError
@@ -33,7 +33,6 @@ from .checkpoint import load_checkpoint
 from .data import Dataset, DeviceLoader
 from .history import History
 from .recipes import Recipe, get_recipe
-from .transforms import soft_target_cross_entropy
 
 __all__ = [
     "Callback",
@@ -382,9 +381,8 @@ class Trainer:
             report.end_epoch()
 
     def _train_step(self, x: Tensor, target: Tensor, progress: EpochProgress, step: int) -> None:
-        x, target = x.to(self.device, non_blocking=True), target.to(self.device, non_blocking=True)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_device(x, self.device, self.channels_last)
+        target = target.to(self.device, non_blocking=True)
         with autocast(self.device, self.precision):
             logits = self._net(x)
         loss = self._loss(logits.float(), target)
@@ -397,11 +395,9 @@ class Trainer:
         progress.record(loss, logits, target, step)
 
     def _loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        if target.dim() == 1:
-            return F.cross_entropy(logits, target, label_smoothing=self.recipe.label_smoothing)
-        return soft_target_cross_entropy(
-            logits, target, label_smoothing=self.recipe.label_smoothing
-        )
+        # Class indices (B,) or soft targets (B, K) from mixing: cross_entropy takes both,
+        # and for CutMix's targets it is the paper's lam * CE(y_a) + (1 - lam) * CE(y_b).
+        return F.cross_entropy(logits, target, label_smoothing=self.recipe.label_smoothing)
 
     # ----------------------------------------------------------------- faults
     def _holds(self) -> str:

@@ -110,3 +110,29 @@ def test_count_macs_matches_a_hand_count() -> None:
     small = ResNet(layers=(1,), widths=(8,))
     ratio = count_macs(small, (3, 32, 32)) / count_macs(small, (3, 16, 16))
     assert ratio == pytest.approx(4.0, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["resnet10", "resnet40", "resnet102"])
+def test_count_macs_of_the_presets_equals_a_per_layer_count(name: str) -> None:
+    import math
+
+    from torch import nn
+
+    from resdepth import count_macs, get_model
+
+    net = get_model(name)
+    total = 0
+
+    def count(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += output.numel() * module.in_channels * math.prod(module.kernel_size)
+        else:
+            total += output.numel() * module.in_features
+
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.register_forward_hook(count)
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 32, 32))
+    assert count_macs(net) == total

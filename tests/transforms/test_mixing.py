@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from resdepth import transforms as T
-from resdepth.losses import SoftTargetCrossEntropy, soft_target_cross_entropy
 
 
 def _labelled_batch(batch: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,20 +143,18 @@ def test_bad_mixing_inputs() -> None:
         T.MixUp(num_classes=3)(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]))
 
 
-def test_soft_target_cross_entropy_matches_torch() -> None:
+def test_cross_entropy_of_cutmix_targets_is_the_papers_loss() -> None:
+    # The Trainer's one loss, F.cross_entropy, on the soft targets CutMix returns equals the
+    # paper's lam * CE(y_a) + (1 - lam) * CE(y_b), label smoothing or not.
     logits, y = torch.randn(6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
-    torch.testing.assert_close(soft_target_cross_entropy(logits, y), F.cross_entropy(logits, y))
-    torch.testing.assert_close(
-        soft_target_cross_entropy(logits, y, label_smoothing=0.1),
-        F.cross_entropy(logits, y, label_smoothing=0.1),
+    box = torch.tensor([[0, 2, 0, 4]] * 6)  # rows 0..1 of a 4x4 image: lam = 1 - 8/16
+    perm = torch.tensor([5, 4, 3, 2, 1, 0])
+    _, soft = T.CutMix(num_classes=5).apply_transform(
+        torch.zeros(6, 3, 4, 4), y, {"box": box, "perm": perm}
     )
-    # The paper's CutMix loss lam * CE(y_a) + (1 - lam) * CE(y_b) is one soft cross-entropy.
-    perm, lam = torch.tensor([5, 4, 3, 2, 1, 0]), 0.3
-    soft = lam * F.one_hot(y, 5).float() + (1 - lam) * F.one_hot(y[perm], 5).float()
-    paper = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
-    torch.testing.assert_close(SoftTargetCrossEntropy()(logits, soft), paper)
-    assert soft_target_cross_entropy(logits, y, reduction="none").shape == (6,)
-    with pytest.raises(ValueError, match="label_smoothing"):
-        soft_target_cross_entropy(logits, y, label_smoothing=1.0)
-    with pytest.raises(ValueError, match="batch size"):
-        soft_target_cross_entropy(logits, y[:3])
+    lam = 0.5
+    for smoothing in (0.0, 0.1):
+        paper = lam * F.cross_entropy(logits, y, label_smoothing=smoothing) + (
+            1 - lam
+        ) * F.cross_entropy(logits, y[perm], label_smoothing=smoothing)
+        torch.testing.assert_close(F.cross_entropy(logits, soft, label_smoothing=smoothing), paper)

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .._validate import positive_int, positive_ints
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
@@ -64,7 +65,8 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int
     """Multiply-accumulates of one forward pass on one input, in convolutions and linear layers.
 
     The pass runs on the meta device (shapes only, no arithmetic), so it is fast for
-    any size; normalisation, activations and pooling are not counted.
+    any size; the count is ``torch.utils.flop_counter.FlopCounterMode``'s FLOPs over
+    two.  Normalisation, activations and pooling are not counted.
 
     Examples:
         >>> from resdepth import count_macs, presets
@@ -73,30 +75,14 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    total = 0
-
-    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
-            total += output.numel() * per_output
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
+    input_size = positive_ints("input_size", input_size)
     # A shapes-only twin on the meta device: no memory, no arithmetic, model untouched.
     twin = copy.deepcopy(model).to("meta").eval()
-    handles = [
-        m.register_forward_hook(hook)
-        for m in twin.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    try:
-        with torch.no_grad():
-            twin(torch.empty(1, *input_size, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+    # torch's FLOP counter counts 2 FLOPs per multiply-accumulate of convolutions and
+    # matrix products (linear layers), and nothing for norms, activations and pooling.
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        twin(torch.empty(1, *input_size, device="meta"))
+    return int(counter.get_total_flops()) // 2
 
 
 def _conv(cin: int, cout: int, k: int) -> int:

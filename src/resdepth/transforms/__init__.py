@@ -10,7 +10,6 @@ from ._warp import affine_matrix
 from .compose import Compose
 from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip
 from .intensity import CIFAR10_MEAN, CIFAR10_STD, Normalize, ToFloat
-from .losses import SoftTargetCrossEntropy, soft_target_cross_entropy
 from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
 
 __all__ = [
@@ -25,10 +24,8 @@ __all__ = [
     "RandomAffine",
     "RandomCrop",
     "RandomHorizontalFlip",
-    "SoftTargetCrossEntropy",
     "ToFloat",
     "affine_matrix",
     "sample_beta",
-    "soft_target_cross_entropy",
     "to_soft_targets",
 ]
