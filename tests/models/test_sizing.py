@@ -130,9 +130,10 @@ def test_count_macs_of_the_presets_equals_a_per_layer_count(name: str) -> None:
         else:
             total += output.numel() * module.in_features
 
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            m.register_forward_hook(count)
+    handles = [m.register_forward_hook(count) for m in net.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))]  # fmt: skip
     with torch.no_grad():
         net(torch.zeros(1, 3, 32, 32))
+    for handle in handles:
+        handle.remove()
     assert count_macs(net) == total
