@@ -94,7 +94,9 @@ def test_transform_and_channels_last() -> None:
     x, y = next(iter(loader))
     assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(x[:, 0, 0, 0], (y % 256).float() / 255 * 2 - 1)
-    plain = DeviceLoader(*_data(9), batch_size=4, transform=lambda b: b.float(), device="cpu")
+    plain = DeviceLoader(
+        *_data(9), batch_size=4, transform=lambda b, generator=None: b.float(), device="cpu"
+    )
     assert next(iter(plain))[0].dtype == torch.float32
 
 

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from .._protocols import BatchMixing, ImageTransform
 from .._validate import check_unit_range, image_batch, int_in_range, is_int, positive_int
 
 __all__ = ["DeviceLoader"]
-
-Transform = Callable[..., Tensor]
-Mixing = Callable[..., tuple[Tensor, Tensor]]
-
-
-def _accepts_generator(fn: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "generator" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class DeviceLoader:
@@ -35,10 +24,10 @@ class DeviceLoader:
 
     Shuffling draws from the loader's own CPU generator, so the order of every epoch
     is reproducible, and :meth:`state_dict` / :meth:`load_state_dict` resume a run in
-    the middle of an epoch with the same order.  Transforms that take a ``generator=``
-    keyword (every :mod:`resdepth.transforms` transform does) and the batch mixing
-    draw from a second, device-side generator that is saved and restored the same
-    way, so the loader holds every random stream of the training batches.
+    the middle of an epoch with the same order.  The transform and the batch mixing
+    draw from a second, device-side generator, passed as their ``generator=``
+    keyword and saved and restored the same way, so the loader holds every random
+    stream of the training batches.
 
     With ``world_size > 1`` every epoch's permutation is the same on all ranks and
     rank ``r`` takes positions ``r, r + world_size, ...``: disjoint shards that
@@ -50,8 +39,10 @@ class DeviceLoader:
         batch_size: samples per batch (per rank).
         shuffle: draw a new permutation every epoch.
         drop_last: drop the last, smaller batch.
-        transform: callable applied to each batch of images on the device; when
-            ``None`` batches are yielded as stored (uint8).
+        transform: called as ``transform(images, generator=g)`` on each batch on the
+            device (every :mod:`resdepth.transforms` transform fits; a function of
+            your own takes the ``generator`` keyword too); when ``None`` batches are
+            yielded as stored (uint8).
         mixing: batch mixing applied after ``transform``, called
             ``mixing(images, labels, generator=...)`` and returning ``(images,
             targets)``, such as :class:`~resdepth.transforms.CutMix`; batches then
@@ -80,13 +71,13 @@ class DeviceLoader:
         batch_size: int,
         shuffle: bool = True,
         drop_last: bool = False,
-        transform: Transform | None = None,
+        transform: ImageTransform | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | int | None = None,
         rank: int = 0,
         world_size: int = 1,
         channels_last: bool = False,
-        mixing: Mixing | None = None,
+        mixing: BatchMixing | None = None,
         classes: Sequence[str] | None = None,
     ) -> None:
         check_unit_range(image_batch(images))
@@ -131,7 +122,6 @@ class DeviceLoader:
         # The same shuffle on every rank, but each rank draws its own augmentations.
         seed = int(torch.randint(0, 2**62, (1,), generator=self._shuffle_gen).item()) + rank
         self._augment_gen = torch.Generator(device=self.device).manual_seed(seed)
-        self._pass_generator = transform is not None and _accepts_generator(transform)
         self.epoch = 0
         self._position = 0  # batches of the current epoch already yielded
         self._epoch_start_state: Tensor | None = None
@@ -169,11 +159,7 @@ class DeviceLoader:
             x = self.images.index_select(0, idx)
             y = self.labels.index_select(0, idx)
             if self.transform is not None:
-                x = (
-                    self.transform(x, generator=self._augment_gen)
-                    if self._pass_generator
-                    else self.transform(x)
-                )
+                x = self.transform(x, generator=self._augment_gen)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             if self.mixing is not None:

@@ -5,6 +5,7 @@ Each sample gets its own random parameters; drawing parameters
 can be replayed exactly.
 """
 
+from .._protocols import BatchMixing, ImageTransform
 from ._base import BatchTransform, Params
 from ._warp import affine_matrix
 from .compose import Compose
@@ -15,8 +16,10 @@ from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "BatchMixing",
     "BatchTransform",
     "Compose",
+    "ImageTransform",
     "CutMix",
     "MixUp",
     "Normalize",
