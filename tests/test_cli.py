@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -39,25 +38,8 @@ def test_console_entry_point_runs_without_traceback() -> None:
     assert "Traceback" not in proc.stderr and "unknown model" in proc.stderr
 
 
-def test_bench_lists_and_runs_the_benchmarks(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    assert main(["bench"]) == 0
-    listed = capsys.readouterr().out
-    for name in ("transforms", "train_step", "loader", "trainer_overhead", "gpu_check"):
-        assert name in listed
-    out = tmp_path / "t.json"
-    argv = ["bench", "transforms", "--batch-sizes", "4", "--seconds", "0.02",
-            "--skip-per-sample", "--no-compile", "--device", "cpu", "--json", str(out)]  # fmt: skip
-    assert main(argv) == 0
-    assert out.exists()
-
-
-def test_bench_outside_a_checkout(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import resdepth.cli as cli
-
-    monkeypatch.setattr(cli, "_benchmarks_folder", lambda: None)
-    assert main(["bench"]) == 2
-    assert "source repository" in capsys.readouterr().err
+def test_there_is_no_bench_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # The benchmark scripts live in the repository (benchmarks/), not in the package.
+    with pytest.raises(SystemExit):
+        main(["bench"])
+    assert "invalid choice: 'bench'" in capsys.readouterr().err

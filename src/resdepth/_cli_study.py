@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ._cli_training import CommandError, RunFailed, _device, _load_data, user_input
+from .plots import plot_study
 from .recipes import get_recipe
 from .study import StudySettingsError, plan_study, run_study, study_report
 from .trainer import ResumeMismatchError
@@ -41,11 +42,6 @@ def _report(folder: Path) -> None:
         rows = study_report(folder)
     print((folder / "study.md").read_text(), end="")
     if not rows:
-        return
-    try:
-        from .plots import plot_study
-    except ImportError:  # pragma: no cover - the plot extra is not installed
-        print('(pip install "resdepth[plot]" for the figure)')
         return
     try:
         plot_study(rows, path=folder / "study.png")

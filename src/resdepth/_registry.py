@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -29,13 +28,6 @@ class Registry(Generic[T]):
             raise ValueError(f"a {self._kind} named {name!r} is already registered")
         self._entries[name] = entry
 
-    def decorator(self, name: str | None = None) -> Callable[[T], T]:
-        def register(entry: T) -> T:
-            self.add(name if name is not None else entry.__name__, entry)  # type: ignore[attr-defined]
-            return entry
-
-        return register
-
     def names(self, pattern: str = "*") -> list[str]:
         if not isinstance(pattern, str):
             raise TypeError(f"pattern must be a string, got {type(pattern).__name__}")
@@ -49,9 +41,3 @@ class Registry(Generic[T]):
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             known = ", ".join(sorted(self._entries))
             raise ValueError(f"unknown {self._kind} {name!r}{hint} (known: {known})") from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))

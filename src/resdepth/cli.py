@@ -7,11 +7,11 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 
+from . import __version__
 from ._cli_study import study_command
 from ._cli_training import (
     CommandError,
@@ -21,8 +21,11 @@ from ._cli_training import (
     predict_command,
     train_command,
 )
-from .data import NAMED_DATASETS
+from .checkpoint import CheckpointError
+from .data import NAMED_DATASETS, DatasetNotFoundError
 from .models import count_parameters, depth, get_model, list_models, summary
+from .recipes import get_recipe, list_recipes
+from .trainer import NonFiniteLossError, RunExistsError, RunInterrupted, RunLockedError
 
 __all__ = ["main", "build_parser"]
 
@@ -82,8 +85,6 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
-    from .recipes import get_recipe, list_recipes
-
     names = list_recipes(args.pattern)
     if not names:
         raise CommandError(f"no recipe matches {args.pattern!r}")
@@ -93,45 +94,6 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {r.description}")
         if args.verbose:
             print(f"{'':<{width}}  {r.summary()}\n{'':<{width}}  source: {r.source}")
-    return 0
-
-
-BENCHMARKS = ("transforms", "train_step", "loader", "trainer_overhead", "gpu_check")
-
-
-def _benchmarks_folder() -> Path | None:
-    # The scripts live in the source repository (benchmarks/), not in the wheel.
-    for candidate in (
-        Path.cwd() / "benchmarks",
-        Path(__file__).resolve().parents[2] / "benchmarks",
-    ):
-        if (candidate / "_common.py").is_file():
-            return candidate
-    return None
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import runpy
-
-    folder = _benchmarks_folder()
-    if folder is None:
-        raise CommandError(
-            "the benchmark scripts are in the resdepth source repository (benchmarks/); "
-            "run this from a checkout"
-        )
-    if args.name is None:
-        for name in BENCHMARKS:
-            doc = (folder / f"{name}.py").read_text().split('"""')[1].splitlines()[0]
-            print(f"{name:<17} {doc}")
-        return 0
-    old_argv = sys.argv
-    sys.argv = [str(folder / f"{args.name}.py"), *args.args]
-    try:
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    finally:
-        sys.argv = old_argv
     return 0
 
 
@@ -165,8 +127,6 @@ def _add_data_options(p: argparse.ArgumentParser, required: bool = True) -> None
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``resdepth`` command."""
     parser = _Parser(prog="resdepth", description="Residual networks for small images.")
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"resdepth {__version__}")
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
@@ -278,11 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the resdepth checkpoint to write (.pt)")
     p.set_defaults(func=convert_command)
 
-    p = sub.add_parser("bench", help="run a benchmark script from benchmarks/ (in a checkout)")
-    p.add_argument("name", nargs="?", choices=BENCHMARKS, help="omit to list them")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark")
-    p.set_defaults(func=_cmd_bench)
-
     p = sub.add_parser("recipes", help="list registered training recipes")
     p.add_argument("pattern", nargs="?", default="*")
     p.add_argument("-v", "--verbose", action="store_true", help="hyperparameters and sources")
@@ -300,10 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     2 for a user error (one line on standard error), 1 for a failure during a run,
     128 + the signal for a run stopped by SIGINT or SIGTERM.
     """
-    from .checkpoint import CheckpointError
-    from .data import DatasetNotFoundError
-    from .trainer import NonFiniteLossError, RunExistsError, RunInterrupted, RunLockedError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     user_errors = (CommandError, CheckpointError, DatasetNotFoundError, RunExistsError,
