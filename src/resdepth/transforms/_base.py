@@ -129,6 +129,20 @@ class BatchTransform(CompilableApply, nn.Module):
         """Spatial size of the output for an input of ``height`` x ``width``."""
         return height, width
 
+    #: Whether the step resamples the image (its map is not a whole-pixel move).  A
+    #: resampling step with a :meth:`matrix` also has ``interpolation`` and ``fill``.
+    resamples: bool = False
+
+    def matrix(self, params: Params, height: int, width: int) -> Tensor | None:
+        """The step as ``(B, 3, 3)`` matrices from its output's pixel coordinates to its
+        input's (x right, y down, pixel centres at whole numbers), or ``None``.
+
+        A step returns matrices when it only moves pixels by an affine map and what
+        lies outside its input reads as zero; :class:`Compose` then folds a run of
+        such steps into one sampling pass.  ``height`` and ``width`` are the input's.
+        """
+        return None
+
     def forward(
         self,
         x: Tensor,

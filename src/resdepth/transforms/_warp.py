@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ._base import Params, memory_format_of
 
-__all__ = ["affine_matrix", "warp", "centred_to_pixel"]
+__all__ = ["affine_matrix", "centred_to_pixel", "fused_warp", "pixel_matrix", "warp"]
 
 
 def affine_matrix(params: Params) -> Tensor:
@@ -50,7 +50,9 @@ if hasattr(torch.library, "custom_op"):  # torch >= 2.4
     # Under torch.compile on a CPU, inductor's decomposition of grid_sample runs about
     # 4x slower than ATen's vectorised kernel (2.5 against 0.56 ms for 128 CIFAR images
     # on one thread).  An opaque custom op keeps ATen's kernel inside the compiled graph,
-    # without a graph break.
+    # without a graph break.  It still pays: the compiled ResNet40-FT stack at batch 128
+    # on one thread ran at 67,526 and 36,655 images/s with it, 29,757 and 27,829 without
+    # (benchmarks/transforms.py, two runs each, 2-core AMD EPYC VM).
     @torch.library.custom_op("resdepth::grid_sample", mutates_args=())
     def _opaque_grid_sample(source: Tensor, grid: Tensor, mode: str) -> Tensor:
         return _eager_grid_sample(source, grid, mode)
@@ -156,3 +158,77 @@ def centred_to_pixel(m: Tensor, height: int, width: int) -> Tensor:
     m[:, 0, 2] += (width - 1) / 2.0
     m[:, 1, 2] += (height - 1) / 2.0
     return m
+
+
+def _compose(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` for batches of 3x3 matrices, as products and a sum: under torch.compile
+    these fuse with the elementwise work around them, where a batched matmul would be
+    a separate library call per product (and twice as slow here)."""
+    return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
+
+
+def _then_shift(m: Tensor, dx: float, dy: float) -> Tensor:
+    """``m @ shift(dx, dy)``: the map that first moves a point by ``(dx, dy)``, then ``m``."""
+    out = m.clone()
+    out[..., 2] += m[..., 0] * dx + m[..., 1] * dy
+    return out
+
+
+def pixel_matrix(m: Tensor, height: int, width: int) -> Tensor:
+    """``(B, 3, 3)`` from a ``(B, 2, 3)`` matrix on centred output coordinates: the same
+    map on top-left pixel coordinates."""
+    bottom = m.new_zeros(m.shape[0], 1, 3)
+    bottom[:, :, 2].fill_(1.0)  # fill_, not "= 1.0": that would copy a tensor to the device
+    return _then_shift(torch.cat([m, bottom], dim=1), -(width - 1) / 2.0, -(height - 1) / 2.0)
+
+
+def fused_warp(
+    x: Tensor,
+    moves: list[Tensor],
+    sizes: list[tuple[int, int]],
+    last: Tensor,
+    out_size: tuple[int, int],
+    interpolation: str,
+    fill: float,
+) -> Tensor:
+    """Whole-pixel moves (flips, zero-padded crops) then one resampling step, in a single
+    sampling pass.
+
+    Args:
+        moves: each move's ``(B, 3, 3)`` output-to-input pixel matrices, in order.
+        sizes: ``(h, w)`` of each move's output (the last: what the resampling step sees).
+        last: the resampling step's matrices; it sees ``sizes[-1]`` and makes ``out_size``.
+
+    Equal (up to float rounding) to applying the steps one by one: the moves compose
+    into the sampling matrix, and the input pixels that a move cuts away are zeroed by
+    one rectangle mask per sample.  Moves keep axes, so each step's output window is a
+    rectangle in the input, found from its first and last pixel.
+    """
+    batch, _, height, width = x.shape
+    dev = x.device
+    total = moves[0].to(dev)
+    x0 = y0 = torch.zeros(batch, device=dev)
+    x1, y1 = (
+        torch.full((batch,), float(width), device=dev),
+        torch.full((batch,), float(height), device=dev),
+    )
+    low = high = total[:, :2, 2]
+    for k, (h, w) in enumerate(sizes):
+        if k:
+            total = _compose(total, moves[k].to(dev))
+        # The window's first pixel (0, 0) and last pixel (w - 1, h - 1) in the input.
+        first = total[:, :2, 2]
+        last_pixel = first + total[:, :2, 0] * (w - 1.0) + total[:, :2, 1] * (h - 1.0)
+        low, high = torch.minimum(first, last_pixel), torch.maximum(first, last_pixel)
+        x0, y0 = torch.maximum(x0, low[:, 0]), torch.maximum(y0, low[:, 1])
+        x1, y1 = torch.minimum(x1, high[:, 0] + 1), torch.minimum(y1, high[:, 1] + 1)
+    # The surviving rectangle as a separable mask: rows (B, 1, H, 1) times columns (B, 1, 1, W).
+    cols = torch.arange(width, device=dev).view(1, 1, 1, -1)
+    rows = torch.arange(height, device=dev).view(1, 1, -1, 1)
+    in_cols = (cols >= x0.view(-1, 1, 1, 1)) & (cols < x1.view(-1, 1, 1, 1))
+    in_rows = (rows >= y0.view(-1, 1, 1, 1)) & (rows < y1.view(-1, 1, 1, 1))
+    # The resampling step's input image, seen in input pixels, bounds its fill blending.
+    lo, hi = (low[:, 0], low[:, 1]), (high[:, 0], high[:, 1])
+    out_h, out_w = out_size
+    src = _then_shift(_compose(total, last.to(dev)), (out_w - 1) / 2.0, (out_h - 1) / 2.0)
+    return warp(x, src[:, :2], out_size, lo, hi, interpolation, fill, in_rows & in_cols)

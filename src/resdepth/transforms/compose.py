@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ._base import BatchTransform, Params
-from .geometric import RandomAffine, can_fuse, fused_flip_crop_affine
+from ._warp import fused_warp
 
 __all__ = ["Compose"]
 
@@ -18,15 +19,18 @@ class Compose(BatchTransform):
 
     Parameters are drawn for every step in order (shapes follow each step's
     :meth:`~BatchTransform.output_size`), so ``generate_parameters`` gives one
-    replayable record of the whole chain, keyed ``"0"``, ``"1"``, ... .
+    replayable record of the whole chain, keyed by step index and name
+    (``"1.flip"``, ``"2.offset"``, ...).
 
-    Flips and zero-padded crops that come right before a :class:`RandomAffine`
-    are fused with it into a single sampling pass; the result equals the
-    step-by-step one up to float rounding (``fuse=False`` turns this off).
+    A run of steps that only move whole pixels (flips, zero-padded crops: those with
+    a :meth:`~BatchTransform.matrix`) right before a resampling step with one (a
+    :class:`RandomAffine`) is fused into a single sampling pass through the product
+    of their matrices; the result equals the step-by-step one up to float rounding
+    (``fuse=False`` turns this off).
 
     Args:
         transforms: the steps, each a :class:`BatchTransform`.
-        fuse: fold flip/crop runs into a following affine warp.
+        fuse: fold runs of whole-pixel moves into a following resampling step.
 
     Shape:
         - Input: :math:`(B, C, H, W)`
@@ -88,16 +92,37 @@ class Compose(BatchTransform):
         ]
         i = 0
         while i < len(steps):
-            # Flips and zero-padded crops right before an affine warp fold into its
-            # sampling pass: one grid_sample instead of three passes over the batch.
-            j = i
-            while j < len(steps) and can_fuse(steps[j]):
-                j += 1
-            if self.fuse and j > i and j < len(steps) and isinstance(steps[j], RandomAffine):
-                pre = list(zip(steps[i:j], own[i:j], strict=True))
-                x = fused_flip_crop_affine(x, pre, steps[j], own[j])
-                i = j + 1
+            fused = self._fuse_from(x, steps, own, i) if self.fuse else None
+            if fused is not None:
+                x, i = fused
                 continue
             x = steps[i].apply_transform(x, own[i])
             i += 1
         return x
+
+    @staticmethod
+    def _fuse_from(
+        x: Tensor, steps: list[BatchTransform], own: list[Params], start: int
+    ) -> tuple[Tensor, int] | None:
+        """Steps ``start, ...``: whole-pixel moves then one resampling step, as one
+        sampling pass, and the index after them; ``None`` where no such run starts."""
+        size = (x.shape[-2], x.shape[-1])
+        moves, sizes = [], []
+        j = start
+        while j < len(steps) and not steps[j].resamples:
+            move = steps[j].matrix(own[j], *size)
+            if move is None:
+                return None
+            size = steps[j].output_size(*size)
+            moves.append(move)
+            sizes.append(size)
+            j += 1
+        if not moves or j == len(steps):
+            return None
+        last = steps[j].matrix(own[j], *size)
+        if last is None:
+            return None
+        step: Any = steps[j]
+        out = fused_warp(x, moves, sizes, last, step.output_size(*size), step.interpolation,
+                         step.fill)  # fmt: skip
+        return out, j + 1

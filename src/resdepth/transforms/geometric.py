@@ -21,13 +21,12 @@ from ._base import (
     memory_format_of,
     uniform,
 )
-from ._warp import affine_matrix, centred_to_pixel, warp
+from ._warp import affine_matrix, centred_to_pixel, pixel_matrix, warp
 
 __all__ = [
     "RandomHorizontalFlip",
     "RandomCrop",
     "RandomAffine",
-    "fused_flip_crop_affine",
 ]
 
 
@@ -81,6 +80,14 @@ class RandomHorizontalFlip(BatchTransform):
         flip = params["flip"].to(x.device).view(-1, 1, 1, 1)
         out = torch.where(flip, x.flip(-1), x)
         return out.contiguous(memory_format=memory_format_of(x))
+
+    def matrix(self, params: Params, height: int, width: int) -> Tensor:
+        # x -> (width - 1) - x where flipped: a mirror about the image's middle column.
+        flip = params["flip"]
+        m = torch.eye(3, device=flip.device).repeat(flip.shape[0], 1, 1)
+        m[:, 0, 0] = torch.where(flip, -1.0, 1.0)
+        m[:, 0, 2] = torch.where(flip, width - 1.0, 0.0)
+        return m
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -187,74 +194,18 @@ class RandomCrop(BatchTransform):
         out = windows[b, :, offset[:, 0], offset[:, 1]]
         return out.contiguous(memory_format=memory_format_of(x))
 
+    def matrix(self, params: Params, height: int, width: int) -> Tensor | None:
+        # A shift by the offset less the padding; zero padding is what lies outside.
+        if self.padding_mode != "constant" or self.fill != 0:
+            return None
+        offset = params["offset"].float() - self.padding
+        m = torch.eye(3, device=offset.device).repeat(offset.shape[0], 1, 1)
+        m[:, 0, 2], m[:, 1, 2] = offset[:, 1], offset[:, 0]
+        return m
+
     def extra_repr(self) -> str:
         s = f"size={self.size}, padding={self.padding}, padding_mode={self.padding_mode!r}"
         return s + (f", fill={self.fill}" if self.fill != 0 else "")
-
-
-def fused_flip_crop_affine(
-    x: Tensor,
-    pre: list[tuple[BatchTransform, Params]],
-    affine: RandomAffine,
-    affine_params: Params,
-) -> Tensor:
-    """Apply flips and zero-filled crops followed by an affine warp in one sampling pass.
-
-    Equal (up to float rounding) to applying the steps one by one: flips and crops
-    are integer reflections and shifts, so they fold into the sampling matrix; the
-    pixels a crop would cut away or pad with zeros are zeroed by one rectangle mask
-    on the input, per sample.
-    """
-    batch, _, height, width = x.shape
-    sizes = [(height, width)]
-    for step, _ in pre:
-        sizes.append(step.output_size(*sizes[-1]))
-    out_h, out_w = sizes[-1]
-    dev = x.device
-    # The map from the affine's input space n to the space being walked is
-    # cur_x = sign * n_x + tx, cur_y = n_y + ty; [x0, x1) x [y0, y1) is the part of
-    # the current space whose pixels survive all later steps.
-    sign = torch.ones(batch, device=dev)
-    tx = torch.zeros(batch, device=dev)
-    ty = torch.zeros(batch, device=dev)
-    x0, x1 = torch.zeros(batch, device=dev), torch.full((batch,), float(out_w), device=dev)
-    y0, y1 = torch.zeros(batch, device=dev), torch.full((batch,), float(out_h), device=dev)
-    for (step, params), (in_h, in_w) in zip(reversed(pre), reversed(sizes[:-1]), strict=True):
-        if isinstance(step, RandomHorizontalFlip):
-            f = params["flip"].to(dev)
-            sign = torch.where(f, -sign, sign)
-            tx = torch.where(f, (in_w - 1) - tx, tx)
-            x0, x1 = torch.where(f, in_w - x1, x0), torch.where(f, in_w - x0, x1)
-        else:
-            assert isinstance(step, RandomCrop)
-            off = params["offset"].to(dev).float() - step.padding
-            tx, ty = tx + off[:, 1], ty + off[:, 0]
-            x0, x1 = (x0 + off[:, 1]).clamp(0, in_w), (x1 + off[:, 1]).clamp(0, in_w)
-            y0, y1 = (y0 + off[:, 0]).clamp(0, in_h), (y1 + off[:, 0]).clamp(0, in_h)
-    # The surviving rectangle as a separable mask: rows (B, 1, H, 1) times columns (B, 1, 1, W).
-    cols = torch.arange(width, device=dev).view(1, 1, 1, -1)
-    rows = torch.arange(height, device=dev).view(1, 1, -1, 1)
-    in_cols = (cols >= x0.view(-1, 1, 1, 1)) & (cols < x1.view(-1, 1, 1, 1))
-    in_rows = (rows >= y0.view(-1, 1, 1, 1)) & (rows < y1.view(-1, 1, 1, 1))
-    region = in_rows & in_cols
-    m = affine_matrix({k: v.to(dev, torch.float32) for k, v in affine_params.items()})
-    m = centred_to_pixel(m, out_h, out_w)
-    # Compose with the flip/shift map: src_x = sign * (m0 . n) + tx, src_y = (m1 . n) + ty.
-    src = torch.stack([m[:, 0] * sign.view(-1, 1), m[:, 1]], dim=1)
-    src[:, 0, 2] += tx
-    src[:, 1, 2] += ty
-    # The affine's input image [0, w-1] x [0, h-1] seen in source pixels.
-    far_x = sign * (out_w - 1) + tx
-    lo = (torch.minimum(tx, far_x), ty)
-    hi = (torch.maximum(tx, far_x), ty + (out_h - 1))
-    return warp(x, src, (out_h, out_w), lo, hi, affine.interpolation, affine.fill, region)
-
-
-def can_fuse(step: BatchTransform) -> bool:
-    """Whether ``step`` can be folded into a following affine warp."""
-    if isinstance(step, RandomHorizontalFlip):
-        return True
-    return isinstance(step, RandomCrop) and step.padding_mode == "constant" and step.fill == 0
 
 
 class RandomAffine(BatchTransform):
@@ -362,12 +313,20 @@ class RandomAffine(BatchTransform):
         shear = torch.stack([shear_x, shear_y], dim=-1)
         return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
 
+    resamples = True
+
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         batch, _, height, width = x.shape
         m = affine_matrix({k: v.to(x.device, torch.float32) for k, v in params.items()})
         src = centred_to_pixel(m, height, width)
         lo, hi = (0.0, 0.0), (width - 1.0, height - 1.0)
         return warp(x, src, (height, width), lo, hi, self.interpolation, self.fill)
+
+    def matrix(self, params: Params, height: int, width: int) -> Tensor:
+        m = centred_to_pixel(
+            affine_matrix({k: v.float() for k, v in params.items()}), height, width
+        )
+        return pixel_matrix(m, height, width)
 
     def extra_repr(self) -> str:
         parts = [f"degrees={self.degrees}"]
