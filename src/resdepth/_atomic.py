@@ -80,7 +80,7 @@ def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     Only files whose writing process is gone are removed, so a live writer is never
     disturbed.  Returns the paths removed.
     """
-    removed = []
+    removed: list[Path] = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed

@@ -65,7 +65,7 @@ class ProgressReport:
         self._epoch_start = self._last_line = time.monotonic()
         self._timed_from = None
         if self.stream.isatty():
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no type information
 
             desc = f"epoch {progress.epoch + 1}/{self.epochs}"
             self._bar = tqdm(total=steps, initial=progress.step, unit="batch", leave=False,

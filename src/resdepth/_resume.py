@@ -42,7 +42,7 @@ def describe_run(
             "batch_size": train.batch_size,
         }
     elif hasattr(train, "__len__"):
-        data = {"batches": len(train)}  # type: ignore[arg-type]
+        data = {"batches": len(train)}
     return {
         "recipe": recipe.to_dict(),
         "model": {

@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(os.environ.get("RESDEPTH_DEBUG"))
     formatwarning = warnings.formatwarning
     if not debug:
-        warnings.formatwarning = _warning_line  # type: ignore[assignment]
+        warnings.formatwarning = _warning_line
     try:
         return int(args.func(args))
     except user_errors as err:

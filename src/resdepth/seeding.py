@@ -15,31 +15,29 @@ __all__ = ["seed_everything"]
 def seed_everything(seed: int, deterministic: bool = False) -> int:
     """Seed Python's ``random``, NumPy (when installed) and torch on every device.
 
-        Call it before building the model, so that its initial weights follow from the
-        seed: the same script with the same seed then gives the same run on the same
-        machine and software.  The :class:`~resdepth.Trainer` seeds its own loaders and
-        augmentations from its ``seed`` argument.
+    Call it before building the model, so that its initial weights follow from the
+    seed: the same script with the same seed then gives the same run on the same
+    machine and software.  The :class:`~resdepth.Trainer` seeds its own loaders and
+    augmentations from its ``seed`` argument.
 
-        Args:
-            seed: a non-negative integer.
-            deterministic: also ask torch for deterministic algorithms
-                (``torch.use_deterministic_algorithms(True)``, cuDNN without benchmarking
-                and ``CUBLAS_WORKSPACE_CONFIG``), so that GPU runs repeat bit for bit too,
-                at some cost in speed; an operation without a deterministic
-                implementation then raises an error.
+    Args:
+        seed: a non-negative integer.
+        deterministic: also ask torch for deterministic algorithms
+            (``torch.use_deterministic_algorithms(True)``, cuDNN without benchmarking
+            and ``CUBLAS_WORKSPACE_CONFIG``), so that GPU runs repeat bit for bit too,
+            at some cost in speed; an operation without a deterministic
+            implementation then raises an error.
 
-        Returns:
-            ``seed``.
+    Returns:
+        ``seed``.
 
-        Examples:
-            >>> import torch
-
-    from ._validate import int_in_range
-            >>> from resdepth import seed_everything
-            >>> _ = seed_everything(0); a = torch.rand(2)
-            >>> _ = seed_everything(0); b = torch.rand(2)
-            >>> torch.equal(a, b)
-            True
+    Examples:
+        >>> import torch
+        >>> from resdepth import seed_everything
+        >>> _ = seed_everything(0); a = torch.rand(2)
+        >>> _ = seed_everything(0); b = torch.rand(2)
+        >>> torch.equal(a, b)
+        True
     """
     int_in_range("seed", seed, 0, 2**63)
     random.seed(seed)

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -154,14 +154,15 @@ class Trainer:
         self._run_dir = RunDirectory(self.out_dir) if self.out_dir is not None else None
         self.is_main = dist.rank() == 0
         fmt = torch.channels_last if channels_last else torch.preserve_format
-        self.model = model.to(device=device, memory_format=fmt)
+        self.model = model.to(device).to(memory_format=fmt)
         self.num_classes = self._infer_classes(model)
         net: nn.Module = self.model
         if dist.is_distributed():
             ids = [device.index] if device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-        self._ddp = net if dist.is_distributed() else None
-        self._net = torch.compile(net) if compile else net
+        self._ddp = net if isinstance(net, nn.parallel.DistributedDataParallel) else None
+        # torch.compile returns a module that forwards to the compiled one.
+        self._net: nn.Module = cast(nn.Module, torch.compile(net)) if compile else net
         self.compile = compile
         self.optimizer = recipe.build_optimizer(self.model)
         self.scheduler: Any = None
@@ -327,7 +328,7 @@ class Trainer:
         self._progress = None
         self._check_saveable(epoch, row, val is not None)
         if self.recipe.steps_on_metric:
-            self.scheduler.step(row[self.recipe.monitor])
+            self.scheduler.step(row[self.recipe.monitor or "test_accuracy"])
         elif self.scheduler is not None and self.recipe.scheduler_interval == "epoch":
             self.scheduler.step()
         metric = "test_accuracy" if val is not None else "train_accuracy"
@@ -387,7 +388,7 @@ class Trainer:
             logits = self._net(x)
         loss = self._loss(logits.float(), target)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch's typing
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.scheduler is not None and self.recipe.scheduler_interval == "batch":
@@ -416,7 +417,7 @@ class Trainer:
             ValueError: if ``data`` holds no images.
         """
         if isinstance(data, (Dataset, tuple)):
-            data = self._loader(data, train=False)  # type: ignore[arg-type]
+            data = self._loader(data, train=False)
         net = unwrap_model(self._net)
         return evaluate_batches(net, data, self.device, self.precision, self.channels_last)
 

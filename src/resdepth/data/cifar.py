@@ -138,7 +138,8 @@ def load_cifar10(
         target = places[0] if root is not None else places[-1]
         created = not target.exists()
         try:
-            from torchvision.datasets.utils import download_url
+            # torchvision ships no type information for this module.
+            from torchvision.datasets.utils import download_url  # type: ignore[import-untyped]
 
             download_url(CIFAR10_URL, str(target), CIFAR10_ARCHIVE, _MD5)
             found = _find([target])

@@ -224,14 +224,8 @@ def load_unlabeled(
             raise ValueError(
                 f"split {split!r} not found in {source}; it has {tops or 'no folders'}"
             )
-        files, parts = zip(
-            *[
-                (f, p[1:])
-                for f, p in zip(files, parts, strict=True)
-                if len(p) > 1 and p[0] == split
-            ],
-            strict=True,
-        )  # type: ignore[assignment]
+        keep = [i for i, p in enumerate(parts) if len(p) > 1 and p[0] == split]
+        files, parts = [files[i] for i in keep], [parts[i][1:] for i in keep]
     if not files:
         raise ValueError(f"no images in {source}")
     arrays = [_decode(data, name, source) for name, data in files]

@@ -50,19 +50,17 @@ class Dataset:
     def with_classes(self, classes: Sequence[str]) -> Dataset:
         """The same images with labels that index ``classes`` instead, matched by name.
 
-                Raises:
-                    ValueError: if the data set has a class that ``classes`` lacks; a class
-                        of ``classes`` without images is fine.
+        Raises:
+            ValueError: if the data set has a class that ``classes`` lacks; a class
+                of ``classes`` without images is fine.
 
-                Examples:
-                    >>> import torch
-
-        from .._validate import positive_int
-                    >>> from resdepth.data import Dataset
-                    >>> ds = Dataset("pets", torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
-                    ...              torch.tensor([0, 1]), ("cat", "dog"))
-                    >>> ds.with_classes(["bird", "dog", "cat"]).labels
-                    tensor([2, 1])
+        Examples:
+            >>> import torch
+            >>> from resdepth.data import Dataset
+            >>> ds = Dataset("pets", torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+            ...              torch.tensor([0, 1]), ("cat", "dog"))
+            >>> ds.with_classes(["bird", "dog", "cat"]).labels
+            tensor([2, 1])
         """
         classes = tuple(str(c) for c in classes)
         unknown = [c for c in self.classes if c not in classes]

@@ -229,7 +229,8 @@ def paper_model_config(weights: dict[str, Tensor]) -> dict[str, Any]:
     except KeyError as err:
         raise PaperCheckpointError(f"no {err.args[0]}: not the paper's ResNetBasicBlock") from None
     blocks: dict[int, set[int]] = {}
-    kernels, skips = {int(stem.shape[-1])}, set()
+    kernels: set[int] = {int(stem.shape[-1])}
+    skips: set[int] = set()
     for key, value in weights.items():
         match = _KEY.match(key)
         if match and match["stage"] is not None:
@@ -296,10 +297,12 @@ def load_paper_checkpoint(
     config = paper_model_config(weights)
     preset = _matching_preset(config)
     model = get_model(preset, num_classes=config["num_classes"]) if preset else ResNet(**config)
+    assert isinstance(model, ResNet)  # every preset that matched is one
     state = {_resdepth_key(k): v for k, v in weights.items()}
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         raise PaperCheckpointError(f"{path}: the weights do not fit ({err})") from None
     model.preset = preset  # type: ignore[assignment]
-    return model.to(map_location)
+    model.to(map_location)  # in place
+    return model

@@ -109,7 +109,7 @@ class ResNet(nn.Module):
             blocks = []
             for j in range(count):
                 blocks.append(
-                    block(
+                    block(  # type: ignore[call-arg]  # each subclass defines the arguments
                         channels,
                         width,
                         stride if j == 0 else 1,
@@ -139,8 +139,9 @@ class ResNet(nn.Module):
             for m in self.modules():
                 if isinstance(m, ResidualBlock):
                     norm = m.last_norm()
-                    if getattr(norm, "weight", None) is not None:
-                        nn.init.constant_(norm.weight, 0)
+                    weight = getattr(norm, "weight", None)
+                    if isinstance(weight, Tensor):
+                        nn.init.constant_(weight, 0)
 
     @property
     def stages(self) -> list[nn.Sequential]:
@@ -156,7 +157,8 @@ class ResNet(nn.Module):
 
     def forward_head(self, x: Tensor) -> Tensor:
         """Pooling, flatten and the linear classifier."""
-        return self.fc(self.flatten(self.avgpool(x)))
+        logits: Tensor = self.fc(self.flatten(self.avgpool(x)))
+        return logits
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))

@@ -12,7 +12,7 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.optim import lr_scheduler
@@ -230,11 +230,11 @@ def _linear(optimizer: torch.optim.Optimizer, length: ScheduleLength) -> lr_sche
 def _plateau(
     optimizer: torch.optim.Optimizer,
     length: ScheduleLength,
-    mode: str = "min",
+    mode: Literal["min", "max"] = "min",
     factor: float = 0.1,
     patience: int = 10,
     threshold: float = 1e-4,
-    threshold_mode: str = "rel",
+    threshold_mode: Literal["rel", "abs"] = "rel",
     cooldown: int = 0,
     min_lr: float = 0.0,
     eps: float = 1e-8,

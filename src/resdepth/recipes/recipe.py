@@ -154,7 +154,7 @@ class Recipe:
         if (
             isinstance(smoothing, bool)
             or not isinstance(smoothing, numbers.Real)
-            or not (0.0 <= smoothing < 1.0)
+            or not (0.0 <= float(smoothing) < 1.0)
         ):
             raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
         if len(self.mean) != len(self.std) or not self.mean:
@@ -187,7 +187,7 @@ class Recipe:
         if (
             isinstance(lr, bool)
             or not isinstance(lr, numbers.Real)
-            or not (math.isfinite(lr) and lr > 0)
+            or not (math.isfinite(lr) and float(lr) > 0)
         ):
             raise ValueError(
                 f"recipe {self.name!r}: optimizer_kwargs must hold a finite, positive lr, "

@@ -70,7 +70,7 @@ def uniform(
     shape: Sequence[int],
     low: float,
     high: float,
-    device: torch.device,
+    device: torch.device | str,
     generator: torch.Generator | None,
 ) -> Tensor:
     return torch.rand(tuple(shape), device=device, generator=generator) * (high - low) + low
@@ -154,4 +154,5 @@ class BatchTransform(CompilableApply, nn.Module):
         if params is None:
             check_generator(generator, x.device)
             params = self.generate_parameters(x.shape, x.device, generator)
-        return self._apply_fn()(x, params)
+        out: Tensor = self._apply_fn()(x, params)
+        return out

@@ -57,7 +57,7 @@ if hasattr(torch.library, "custom_op"):  # torch >= 2.4
     def _opaque_grid_sample(source: Tensor, grid: Tensor, mode: str) -> Tensor:
         return _eager_grid_sample(source, grid, mode)
 
-    @_opaque_grid_sample.register_fake
+    @_opaque_grid_sample.register_fake  # type: ignore[untyped-decorator]  # torch's own typing
     def _(source: Tensor, grid: Tensor, mode: str) -> Tensor:
         return source.new_empty(source.shape[0], source.shape[1], grid.shape[1], grid.shape[2])
 

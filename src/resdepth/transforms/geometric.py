@@ -307,9 +307,9 @@ class RandomAffine(BatchTransform):
         )
         shear_x = shear_y = zeros
         if self.shear is not None:
-            shear_x = uniform((batch,), *self.shear[:2], device, generator)
+            shear_x = uniform((batch,), self.shear[0], self.shear[1], device, generator)
             if len(self.shear) == 4:
-                shear_y = uniform((batch,), *self.shear[2:], device, generator)
+                shear_y = uniform((batch,), self.shear[2], self.shear[3], device, generator)
         shear = torch.stack([shear_x, shear_y], dim=-1)
         return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
 

@@ -168,7 +168,8 @@ class _Mix(CompilableApply, nn.Module):
         if params is None:
             check_generator(generator, x.device)
             params = self.generate_parameters(x.shape, x.device, generator)
-        return self._apply_fn()(x, y, params)
+        out: tuple[Tensor, Tensor] = self._apply_fn()(x, y, params)
+        return out
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, p={self.p}, num_classes={self.num_classes}, mode={self.mode!r}"
