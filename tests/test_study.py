@@ -36,6 +36,22 @@ def _recipe() -> object:
     return get_recipe("as1", batch_size=32, lr=0.05)
 
 
+def test_one_study_can_set_block_families_side_by_side() -> None:
+    plan = plan_study(["preact:26", "wide:16", "bottleneck:26", "wrn_16_8"], 12_000_000)
+    assert [s.name for s in plan] == [
+        "preact-d26-3.3.3.3", "wide-d16-2.2.2", "bottleneck-d26-2.2.2.2", "wrn_16_8",
+    ]  # fmt: skip
+    assert [s.block for s in plan] == [
+        "PreActBasicBlock", "WideBasicBlock", "Bottleneck", "WideBasicBlock",
+    ]  # fmt: skip
+    assert [s.depth for s in plan] == [26, 16, 26, 16]
+    assert all(s.parameters <= 12_000_000 for s in plan)
+    with pytest.raises(ValueError, match="6n \\+ 4"):
+        plan_study(["wide:17"], 5_000_000)
+    with pytest.raises(ValueError, match="unknown block family 'dense'"):
+        plan_study(["dense:26"], 5_000_000)
+
+
 def test_plan_fits_every_shape_to_the_budget() -> None:
     plan = plan_study(["resnet40", 10, 26, (2, 1, 1, 1)], 5_000_000)
     assert [s.name for s in plan] == ["resnet40", "d10-1.1.1.1", "d26-3.3.3.3", "d12-2.1.1.1"]
@@ -46,7 +62,7 @@ def test_plan_fits_every_shape_to_the_budget() -> None:
     assert plan[0].macs == count_macs(net) and plan[0].parameters == count_parameters(net)
     capped = plan_study([26], 5_000_000, max_macs=100_000_000)[0]
     assert capped.macs <= 100_000_000 < plan[2].macs
-    with pytest.raises(ValueError, match="even number"):
+    with pytest.raises(ValueError, match="2 \\+ 2 x blocks"):
         spread_blocks(11)
     with pytest.raises(ValueError, match="distinct"):
         plan_study([10, 10], 5_000_000)

@@ -18,7 +18,8 @@ _LAYERS = re.compile(r"^\d+(,\d+)+$")
 
 
 def parse_shapes(tokens: list[str]) -> list[str | int | tuple[int, ...]]:
-    """``resnet40`` (a preset), ``26`` (a depth) or ``5,7,4,3`` (blocks per stage)."""
+    """``resnet40`` (a preset), ``26`` (a depth), ``5,7,4,3`` (blocks per stage), or
+    ``preact:26`` / ``wide:16`` (another block family, kept as text)."""
     shapes: list[str | int | tuple[int, ...]] = []
     for token in tokens:
         if token.isdigit():

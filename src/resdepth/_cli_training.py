@@ -20,7 +20,7 @@ from ._run_dir import RunDirectory
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import CIFAR10_CLASSES, Dataset, load_dataset, load_unlabeled, write_predictions_csv
 from .models import (
-    BasicBlock,
+    BLOCKS,
     PaperCheckpointError,
     ResNet,
     count_parameters,
@@ -234,9 +234,10 @@ def _model_from(meta: dict[str, Any], source: object) -> torch.nn.Module:
     if meta.get("model"):
         return get_model(meta["model"], **meta.get("model_kwargs", {}))
     config = dict(meta.get("model_config") or {})
-    if config.pop("block", None) != "BasicBlock":
+    block = BLOCKS.get(str(config.pop("block", "")))
+    if block is None:
         raise CommandError(f"{source} does not record its model; load it from Python")
-    return ResNet(BasicBlock, **config)
+    return ResNet(block, **config)
 
 
 def _trainer_from_checkpoint(args: argparse.Namespace) -> tuple[Trainer, dict[str, Any]]:

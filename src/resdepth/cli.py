@@ -214,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shapes", nargs="+", metavar="SHAPE",
         default=["resnet10", "resnet40", "resnet102", "10", "26", "50", "74", "98"],
-        help="presets (resnet40), depths (26: blocks spread over 4 stages) or blocks per "
-        "stage (5,7,4,3); default: the paper's three and depths 10 to 98",
+        help="presets (resnet40), depths (26: blocks spread over 4 stages), blocks per stage "
+        "(5,7,4,3), or either after a block family (preact:26, wide:16); default: the "
+        "paper's three and depths 10 to 98",
     )  # fmt: skip
     p.add_argument("--budget", type=_positive_int, default=5_000_000, help="parameters, at most")
     p.add_argument("--max-macs", type=_positive_int, default=None,

@@ -30,12 +30,27 @@ from ._resume import mapping_differences
 from ._validate import is_int
 from .data import Dataset
 from .history import History
-from .models import ResNet, count_macs, count_parameters, fit_widths, get_model
+from .models import (
+    BLOCKS,
+    BasicBlock,
+    Bottleneck,
+    PreActBasicBlock,
+    PreActBottleneck,
+    ResidualBlock,
+    ResNet,
+    WideBasicBlock,
+    count_macs,
+    count_parameters,
+    depth,
+    fit_widths,
+    get_model,
+)
 from .recipes import Recipe, get_recipe
 from .seeding import seed_everything
 from .trainer import Trainer
 
 __all__ = [
+    "FAMILIES",
     "StudyShape",
     "StudySettingsError",
     "plan_study",
@@ -47,7 +62,7 @@ __all__ = [
 #: The paper's networks and its Table 1 accuracies (AS1, 200 epochs).
 PAPER_RESULTS = {"resnet10": 94.41, "resnet40": 95.20, "resnet102": 94.23}
 REPORT_COLUMNS = (
-    "shape", "depth", "layers", "widths", "parameters", "macs", "recipe",
+    "shape", "block", "depth", "layers", "widths", "parameters", "macs", "recipe",
     "best_test_accuracy", "final_test_accuracy", "epochs", "planned_epochs",
     "train_seconds", "images_per_second", "device",
 )  # fmt: skip
@@ -57,62 +72,97 @@ class StudySettingsError(ValueError):
     """A study folder that holds a study with other settings; the message names each."""
 
 
+#: Block families a shape can name (``"preact:26"``), by their short names.
+FAMILIES = {
+    "basic": BasicBlock, "bottleneck": Bottleneck, "preact": PreActBasicBlock,
+    "preact-bottleneck": PreActBottleneck, "wide": WideBasicBlock,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class StudyShape:
-    """One network of a study: blocks per stage, fitted widths, and what it costs."""
+    """One network of a study: its block, blocks per stage, fitted widths, its depth (as
+    its family counts it) and what it costs."""
 
     name: str
     layers: tuple[int, ...]
     widths: tuple[int, ...]
     parameters: int
     macs: int
+    depth: int
+    block: str = "BasicBlock"
     preset: str | None = None
-
-    @property
-    def depth(self) -> int:
-        """Weighted layers as the paper counts them: stem, two per BasicBlock, head."""
-        return 2 + 2 * sum(self.layers)
+    stem_width: int | None = None
 
 
-def spread_blocks(depth: int, stages: int = 4) -> tuple[int, ...]:
-    """Blocks per stage of a BasicBlock network of ``depth`` layers, spread evenly
-    (earlier stages take the remainder).
+def spread_blocks(
+    depth: int, stages: int = 4, block: type[ResidualBlock] = BasicBlock
+) -> tuple[int, ...]:
+    """Blocks per stage of a network of ``depth`` layers, spread evenly (earlier stages
+    take the remainder).
+
+    Depth counts as the block's family counts it: stem, main-path convolutions and
+    head for He et al.'s blocks (``2 + 2 x blocks`` for BasicBlocks); ``6n + 4`` over
+    three stages for Wide ResNets.
 
     Examples:
+        >>> from resdepth.models import WideBasicBlock
         >>> from resdepth.study import spread_blocks
-        >>> spread_blocks(10), spread_blocks(40), spread_blocks(28)
-        ((1, 1, 1, 1), (5, 5, 5, 4), (4, 3, 3, 3))
+        >>> spread_blocks(10), spread_blocks(40), spread_blocks(28, block=WideBasicBlock)
+        ((1, 1, 1, 1), (5, 5, 5, 4), (4, 4, 4))
     """
-    blocks, odd = divmod(depth - 2, 2)
-    if not is_int(depth) or odd or blocks < stages:
+    if block.depth_counts_shortcuts:  # Wide ResNets: 6n + 4, three stages of n blocks
+        per_stage, rest = divmod(depth - 4, 6) if is_int(depth) else (0, 1)
+        if rest or per_stage < 1:
+            raise ValueError(f"depth of a Wide ResNet must be 6n + 4 (10, 16, 22, 28, ...), "
+                             f"got {depth!r}")  # fmt: skip
+        return (per_stage,) * 3
+    step = block.main_path_convs
+    blocks, rest = divmod(depth - 2, step) if is_int(depth) else (0, 1)
+    if rest or blocks < stages:
         raise ValueError(
-            f"depth must be an even number of at least {2 + 2 * stages} (2 + 2 x blocks), "
-            f"got {depth!r}"
+            f"depth must be 2 + {step} x blocks, at least {2 + step * stages}, got {depth!r}"
         )
     base, extra = divmod(blocks, stages)
     return tuple(base + (1 if i < extra else 0) for i in range(stages))
 
 
+def _family(spec: object) -> tuple[str, object]:
+    """``("preact", 26)`` from ``"preact:26"``; ``("basic", spec)`` for anything else."""
+    if isinstance(spec, str) and ":" in spec:
+        family, _, rest = spec.partition(":")
+        if family not in FAMILIES:
+            raise ValueError(f"unknown block family {family!r}; known: {', '.join(FAMILIES)}")
+        return family, int(rest) if rest.isdigit() else tuple(int(v) for v in rest.split(","))
+    return "basic", spec
+
+
 def _shape(spec: object, budget: int, base_widths: Sequence[int], max_macs: int | None,
            num_classes: int) -> StudyShape:  # fmt: skip
-    if isinstance(spec, str):
+    if isinstance(spec, str) and ":" not in spec:  # a preset, as it is
         net = get_model(spec, num_classes=num_classes)
         if not isinstance(net, ResNet):
             raise ValueError(f"shape {spec!r} is not a ResNet preset")
         shape = StudyShape(spec, tuple(net.layers), tuple(net.widths), count_parameters(net),
-                           count_macs(net), preset=spec)  # fmt: skip
+                           count_macs(net), depth(net), net.block.__name__,
+                           preset=spec)  # fmt: skip
         if shape.parameters > budget or (max_macs is not None and shape.macs > max_macs):
             raise ValueError(f"the preset {spec!r} is over the budget")
         return shape
-    layers = spread_blocks(spec) if isinstance(spec, int) else tuple(spec)  # type: ignore[arg-type]
+    family, spec = _family(spec)
+    block = FAMILIES[family]
+    layers = spread_blocks(spec, block=block) if isinstance(spec, int) else tuple(spec)  # type: ignore[arg-type]
     base = tuple(base_widths)[: len(layers)]
     if len(base) != len(layers):
         raise ValueError(f"base_widths needs one entry per stage of {layers}")
-    fit = fit_widths(layers, budget, base_widths=base, num_classes=num_classes,
-                     max_macs=max_macs)  # fmt: skip
-    net = ResNet(layers=fit.layers, widths=fit.widths, num_classes=num_classes)
-    name = f"d{2 + 2 * sum(layers)}-{'.'.join(map(str, layers))}"
-    return StudyShape(name, fit.layers, fit.widths, fit.num_parameters, count_macs(net))
+    stem = 16 if family == "wide" else None  # Wide ResNets keep a 16-channel stem
+    fit = fit_widths(layers, budget, base_widths=base, block=block, num_classes=num_classes,
+                     max_macs=max_macs, stem_width=stem)  # fmt: skip
+    net = ResNet(block, fit.layers, fit.widths, num_classes=num_classes, stem_width=stem)
+    prefix = "" if family == "basic" else f"{family}-"
+    name = f"{prefix}d{depth(net)}-{'.'.join(map(str, layers))}"
+    return StudyShape(name, fit.layers, fit.widths, fit.num_parameters, count_macs(net),
+                      depth(net), block.__name__, stem_width=stem)  # fmt: skip
 
 
 def plan_study(
@@ -128,7 +178,10 @@ def plan_study(
         shapes: preset names (``"resnet40"``: the preset as it is), depths (``26``:
             blocks spread over four stages with :func:`spread_blocks`), or blocks
             per stage (``(5, 7, 4, 3)``); the last two are widened with
-            :func:`~resdepth.fit_widths`.
+            :func:`~resdepth.fit_widths`.  ``"family:depth"`` or
+            ``"family:5,7,4,3"`` picks another block (:data:`FAMILIES`: ``preact``,
+            ``wide``, ``bottleneck``, ``preact-bottleneck``), so one study can set
+            BasicBlock, pre-activation and wide blocks side by side.
         budget: trainable parameters, at most.
         base_widths: the width ratios between stages of fitted shapes.
         max_macs: forward multiply-accumulates on one 32x32 image, at most.
@@ -217,11 +270,13 @@ def run_study(
         if history.exists() and len(History.from_csv(history)) >= planned:
             continue  # finished
         seed_everything(seed)
-        model = ResNet(layers=shape.layers, widths=shape.widths, num_classes=len(train.classes))
+        model = ResNet(BLOCKS[shape.block], shape.layers, shape.widths,
+                       num_classes=len(train.classes), stem_width=shape.stem_width)  # fmt: skip
         metadata = {
             "model": shape.preset, "model_kwargs": {"num_classes": len(train.classes)},
-            "model_config": {"block": "BasicBlock", "layers": list(shape.layers),
-                             "widths": list(shape.widths), "num_classes": len(train.classes)},
+            "model_config": {"block": shape.block, "layers": list(shape.layers),
+                             "widths": list(shape.widths), "num_classes": len(train.classes),
+                             "stem_width": shape.stem_width},
             "classes": list(train.classes), "seed": seed, "study_shape": shape.name,
         }  # fmt: skip
         trainer = Trainer(model, recipe=recipe, device=device, out_dir=run_dir, seed=seed,
@@ -271,7 +326,7 @@ def study_report(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
             device = str(load_checkpoint(last).get("metadata", {}).get("device", ""))
         rows.append({
-            "shape": shape["name"], "depth": 2 + 2 * sum(shape["layers"]),
+            "shape": shape["name"], "depth": shape["depth"], "block": shape["block"],
             "layers": " ".join(map(str, shape["layers"])),
             "widths": " ".join(map(str, shape["widths"])),
             "parameters": shape["parameters"], "macs": shape["macs"],

@@ -8,7 +8,16 @@ from .paper import (
     paper_model_config,
     read_paper_state_dict,
 )
-from .presets import resnet10, resnet18, resnet40, resnet102
+from .preact import BLOCKS, PreActBasicBlock, PreActBottleneck, WideBasicBlock
+from .presets import (
+    preact_resnet18,
+    resnet10,
+    resnet18,
+    resnet40,
+    resnet102,
+    wrn_16_8,
+    wrn_28_10,
+)
 from .registry import get_model, get_model_builder, list_models, register_model
 from .resnet import ResNet
 from .sizing import (
@@ -22,14 +31,18 @@ from .sizing import (
 from .summary import LayerRow, ModelSummary, summary
 
 __all__ = [
+    "BLOCKS",
     "BasicBlock",
     "Bottleneck",
     "LayerRow",
     "ModelSummary",
     "PaperCheckpointError",
+    "PreActBasicBlock",
+    "PreActBottleneck",
     "Projection",
     "ResNet",
     "ResidualBlock",
+    "WideBasicBlock",
     "WidthFit",
     "count_macs",
     "count_parameters",
@@ -40,6 +53,7 @@ __all__ = [
     "list_models",
     "load_paper_checkpoint",
     "paper_model_config",
+    "preact_resnet18",
     "presets",
     "read_paper_state_dict",
     "register_model",
@@ -49,4 +63,6 @@ __all__ = [
     "resnet102",
     "resnet_num_parameters",
     "summary",
+    "wrn_16_8",
+    "wrn_28_10",
 ]

@@ -34,19 +34,13 @@ class Projection(nn.Sequential):
         out_channels: int,
         stride: int,
         kernel_size: int,
-        norm_layer: NormLayer,
+        norm_layer: NormLayer | None,
     ) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size,
-                stride=stride,
-                padding=kernel_size // 2,
-                bias=False,
-            ),
-            norm_layer(out_channels),
-        )
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                         padding=kernel_size // 2, bias=False)  # fmt: skip
+        # Pre-activation blocks project their normalised input: a convolution alone.
+        layers = [conv] if norm_layer is None else [conv, norm_layer(out_channels)]
+        super().__init__(*layers)
 
 
 class ResidualBlock(nn.Module):
@@ -60,6 +54,13 @@ class ResidualBlock(nn.Module):
 
     expansion: ClassVar[int] = 1
     main_path_convs: ClassVar[int] = 2
+    #: Normalisation and ReLU come before each convolution (He et al., 2016b): the
+    #: network then has no norm after its stem and a final BN-ReLU before pooling.
+    preactivation: ClassVar[bool] = False
+    #: How the family's paper counts depth: with its projection shortcuts (Wide
+    #: ResNets count every convolution, 6n + 4), and with the linear head (He et al.).
+    depth_counts_shortcuts: ClassVar[bool] = False
+    depth_counts_head: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +72,7 @@ class ResidualBlock(nn.Module):
         out_channels: int,
         stride: int,
         skip_kernel_size: int,
-        norm_layer: NormLayer,
+        norm_layer: NormLayer | None,
     ) -> nn.Module:
         if stride == 1 and in_channels == out_channels:
             return nn.Identity()

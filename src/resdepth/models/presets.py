@@ -1,4 +1,5 @@
-"""Named networks: the paper's ResNet10, ResNet40 and ResNet102, and ResNet-18.
+"""Named networks: the paper's ResNet10, ResNet40 and ResNet102, ResNet-18, and the
+standard CIFAR baselines PreAct-ResNet-18, WRN-16-8 and WRN-28-10.
 
 Each preset is a thin, keyword-only function over :func:`_resnet`; any
 :class:`~resdepth.ResNet` argument can be overridden (``resnet40(num_classes=100)``,
@@ -12,10 +13,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from .blocks import BasicBlock, ResidualBlock
+from .preact import PreActBasicBlock, WideBasicBlock
 from .registry import register_model
 from .resnet import ResNet
 
-__all__ = ["resnet10", "resnet18", "resnet40", "resnet102"]
+__all__ = [
+    "preact_resnet18",
+    "resnet10",
+    "resnet18",
+    "resnet40",
+    "resnet102",
+    "wrn_16_8",
+    "wrn_28_10",
+]
 
 _RESNET_ARGS = frozenset(inspect.signature(ResNet.__init__).parameters) - {"self"}
 
@@ -94,3 +104,40 @@ def resnet18(*, num_classes: int = 10, **overrides: Any) -> ResNet:
     return _resnet(
         BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), dict(overrides, num_classes=num_classes)
     )
+
+
+@register_model
+def preact_resnet18(*, num_classes: int = 10, **overrides: Any) -> ResNet:
+    """Pre-activation ResNet-18 for CIFAR (He et al., 2016b): ResNet-18's shape with
+    :class:`PreActBasicBlock`, convolution-only projections and a final BN-ReLU.
+
+    11,172,170 trainable parameters with 10 classes (the 11.17M usually quoted).
+    """
+    return _resnet(PreActBasicBlock, (2, 2, 2, 2), (64, 128, 256, 512),
+                   dict(overrides, num_classes=num_classes))  # fmt: skip
+
+
+def _wide(n: int, k: int, num_classes: int, dropout: float, overrides: dict[str, Any]) -> ResNet:
+    widths = (16 * k, 32 * k, 64 * k)
+    kwargs = {"stem_width": 16, "block_kwargs": {"dropout": dropout}, **overrides}
+    return _resnet(WideBasicBlock, (n, n, n), widths, dict(kwargs, num_classes=num_classes))
+
+
+@register_model
+def wrn_16_8(*, num_classes: int = 10, dropout: float = 0.0, **overrides: Any) -> ResNet:
+    """Wide ResNet WRN-16-8 (Zagoruyko and Komodakis, 2016): 2 blocks per stage, widths
+    128, 256, 512, a 16-channel stem; ``dropout`` between the convolutions of each block.
+
+    10,961,370 trainable parameters with 10 classes (the paper's 11.0M).
+    """
+    return _wide(2, 8, num_classes, dropout, overrides)
+
+
+@register_model
+def wrn_28_10(*, num_classes: int = 10, dropout: float = 0.0, **overrides: Any) -> ResNet:
+    """Wide ResNet WRN-28-10 (Zagoruyko and Komodakis, 2016): 4 blocks per stage, widths
+    160, 320, 640, a 16-channel stem; the paper's best CIFAR results use ``dropout=0.3``.
+
+    36,479,194 trainable parameters with 10 classes (the paper's 36.5M).
+    """
+    return _wide(4, 10, num_classes, dropout, overrides)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -42,12 +43,16 @@ class ResNet(nn.Module):
     max-pool (the CIFAR stem).  Stage ``i`` stacks ``layers[i]`` blocks of width
     ``widths[i]``; the first stage keeps the resolution and every later stage
     halves it.  Global average pooling, a flatten and a linear layer make the head.
+    With a pre-activation block the stem is the convolution alone and a final
+    norm and ReLU come before the pooling (He et al., 2016b).
 
     Args:
-        block: the residual block class (:class:`BasicBlock` or :class:`Bottleneck`).
+        block: the residual block class: :class:`BasicBlock`, :class:`Bottleneck`,
+            :class:`PreActBasicBlock`, :class:`PreActBottleneck` or
+            :class:`WideBasicBlock`.
         layers: blocks per stage; one entry per stage, at least one stage.
         widths: width of each stage (a block's output has ``width * block.expansion``
-            channels); the stem outputs ``widths[0]`` channels.
+            channels).
         num_classes: outputs of the linear head.
         in_channels: channels of the input images.
         kernel_size: odd kernel size of the stem and of the main-path convolutions.
@@ -56,6 +61,8 @@ class ResNet(nn.Module):
             block begins as the identity (Goyal et al., 2017).
         norm_layer: callable building the norm layer for a channel count
             (default :class:`torch.nn.BatchNorm2d`).
+        stem_width: channels of the stem (default ``widths[0]``; Wide ResNets use 16).
+        block_kwargs: more keyword arguments for every block (``{"dropout": 0.3}``).
 
     Shape:
         - Input: :math:`(B, C_{in}, H, W)`
@@ -80,6 +87,8 @@ class ResNet(nn.Module):
         skip_kernel_size: int = 1,
         zero_init_residual: bool = False,
         norm_layer: NormLayer | None = None,
+        stem_width: int | None = None,
+        block_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         block = _check_block(block)
@@ -99,10 +108,14 @@ class ResNet(nn.Module):
         self.num_classes = num_classes
         self.kernel_size = kernel_size
         self.skip_kernel_size = skip_kernel_size
+        self.stem_width = positive_int("stem_width", stem_width or widths[0])
+        extra = dict(block_kwargs or {})
 
-        self.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size, 1, kernel_size // 2, bias=False)
-        self.bn1 = norm_layer(widths[0])
-        channels = widths[0]
+        stem = self.stem_width
+        self.conv1 = nn.Conv2d(in_channels, stem, kernel_size, 1, kernel_size // 2, bias=False)
+        # A pre-activation network normalises in each block, so its stem is the conv alone.
+        self.bn1: nn.Module = nn.Identity() if block.preactivation else norm_layer(stem)
+        channels = stem
         self.stage_names: tuple[str, ...] = tuple(f"layer{i + 1}" for i in range(len(layers)))
         for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
             stride = 1 if i == 0 else 2
@@ -116,11 +129,13 @@ class ResNet(nn.Module):
                         kernel_size,
                         skip_kernel_size,
                         norm_layer,
+                        **extra,
                     )
                 )
                 channels = width * block.expansion
             self.add_module(self.stage_names[i], nn.Sequential(*blocks))
         self.num_features = channels
+        self.final_norm: nn.Module = norm_layer(channels) if block.preactivation else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(channels, num_classes)
@@ -150,10 +165,12 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Stem and stages: the feature map before pooling."""
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.conv1(x)
+        if not self.block.preactivation:
+            x = F.relu(self.bn1(x))
         for stage in self.stages:
             x = stage(x)
-        return x
+        return F.relu(self.final_norm(x)) if self.block.preactivation else x
 
     def forward_head(self, x: Tensor) -> Tensor:
         """Pooling, flatten and the linear classifier."""

@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .._validate import positive_int, positive_ints
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
+from .preact import PreActBasicBlock, PreActBottleneck
 from .resnet import ResNet, _check_block, _check_stages
 
 __all__ = [
@@ -41,23 +42,29 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def depth(model: nn.Module) -> int:
-    """Weighted layers in the paper's sense: the stem, main-path convolutions and the head.
+    """Weighted layers, counted as the network family's paper counts them.
 
-    Every ``Conv2d`` and ``Linear`` counts except those of projection shortcuts,
-    so the presets give 10, 40 and 102.
+    For the paper's networks (and He et al.'s): the stem, the main-path convolutions
+    and the linear head, without projection shortcuts, so the presets give 10, 40 and
+    102.  For Wide ResNets (:class:`WideBasicBlock`): every convolution, shortcuts
+    included, and not the head, the ``6n + 4`` of WRN-28-10.
 
     Examples:
         >>> from resdepth import depth, presets
-        >>> depth(presets.resnet102())
-        102
+        >>> depth(presets.resnet102()), depth(presets.wrn_28_10())
+        (102, 28)
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    block = next((type(m) for m in model.modules() if isinstance(m, ResidualBlock)), None)
+    with_shortcuts = block is not None and block.depth_counts_shortcuts
+    with_head = block is None or block.depth_counts_head
     in_shortcut = {id(m) for p in model.modules() if isinstance(p, Projection) for m in p.modules()}
     return sum(
         1
         for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in in_shortcut
+        if (isinstance(m, nn.Conv2d) and (with_shortcuts or id(m) not in in_shortcut))
+        or (isinstance(m, nn.Linear) and with_head)
     )
 
 
@@ -94,15 +101,20 @@ def _block_parameters(
 ) -> int:
     # Parameters of one block with BatchNorm (2 per channel) and bias-free convs.
     cout = width * block.expansion
-    if block is BasicBlock:
+    if issubclass(block, PreActBasicBlock):  # norms on the block's input and middle
+        total = _conv(cin, width, k) + _conv(width, width, k) + 2 * cin + 2 * width
+    elif block is PreActBottleneck:
+        total = _conv(cin, width, 1) + _conv(width, width, k) + _conv(width, cout, 1)
+        total += 2 * cin + 4 * width
+    elif block is BasicBlock:
         total = _conv(cin, width, k) + _conv(width, width, k) + 4 * width
     elif block is Bottleneck:
         total = _conv(cin, width, 1) + _conv(width, width, k) + _conv(width, cout, 1)
         total += 4 * width + 2 * cout
     else:
         raise ValueError(f"no closed-form count for block {block.__name__}")
-    if stride != 1 or cin != cout:
-        total += _conv(cin, cout, sk) + 2 * cout
+    if stride != 1 or cin != cout:  # a pre-activation projection has no norm of its own
+        total += _conv(cin, cout, sk) + (0 if block.preactivation else 2 * cout)
     return total
 
 
@@ -114,6 +126,7 @@ def resnet_num_parameters(
     in_channels: int = 3,
     kernel_size: int = 3,
     skip_kernel_size: int = 1,
+    stem_width: int | None = None,
 ) -> int:
     """Parameters of ``ResNet(block, layers, widths, ...)`` with BatchNorm, without building it.
 
@@ -124,8 +137,9 @@ def resnet_num_parameters(
     """
     block = _check_block(block)
     layers, widths = _check_stages(layers, widths)
-    total = _conv(in_channels, widths[0], kernel_size) + 2 * widths[0]
-    channels = widths[0]
+    channels = stem_width or widths[0]
+    total = _conv(in_channels, channels, kernel_size)
+    total += 0 if block.preactivation else 2 * channels  # pre-activation: no stem norm
     for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
         for j in range(count):
             stride = 2 if (i > 0 and j == 0) else 1
@@ -133,6 +147,7 @@ def resnet_num_parameters(
                 block, channels, width, stride, kernel_size, skip_kernel_size
             )
             channels = width * block.expansion
+    total += 2 * channels if block.preactivation else 0  # the final norm before pooling
     return total + channels * num_classes + num_classes
 
 
@@ -168,6 +183,7 @@ def fit_widths(
     num_classes: int = 10,
     multiple_of: int = 8,
     max_macs: int | None = None,
+    stem_width: int | None = None,
 ) -> WidthFit:
     """The widest network of a given shape whose parameter count (and, if given, its
     multiply-accumulates on a 32x32 image) stays within a budget.
@@ -189,6 +205,8 @@ def fit_widths(
         multiple_of: widths are multiples of this (8 suits tensor cores).
         max_macs: a budget of forward multiply-accumulates on one 32x32 image too
             (:func:`count_macs`); both counts grow with the widths.
+        stem_width: a fixed stem width (Wide ResNets' 16) instead of the first
+            stage's.
 
     Raises:
         ValueError: on bad arguments, or when even the narrowest network
@@ -213,11 +231,12 @@ def fit_widths(
         positive_int("max_macs", max_macs)
 
     def params(widths: tuple[int, ...]) -> int:
-        return resnet_num_parameters(layers, widths, block=block, num_classes=num_classes)
+        return resnet_num_parameters(layers, widths, block=block, num_classes=num_classes,
+                                     stem_width=stem_width)  # fmt: skip
 
     def macs(widths: tuple[int, ...]) -> int:
         with torch.device("meta"):
-            net = ResNet(block, layers, widths, num_classes=num_classes)
+            net = ResNet(block, layers, widths, num_classes=num_classes, stem_width=stem_width)
         return count_macs(net)
 
     def fits(widths: tuple[int, ...]) -> bool:
