@@ -1,11 +1,19 @@
-"""Throughput of the ResNet40-FT augmentation stack: per-sample torchvision, kornia, resdepth.
+"""Throughput of augmentation: per-sample torchvision, kornia, resdepth.
 
-The stack is the paper's: horizontal flip, RandomCrop(32, padding=4),
-RandomAffine(10, (0.1, 0.1), (0.9, 1.1), 10), to float, normalise, then CutMix
-(alpha 1, p 0.5 per batch).  Images are random uint8 CIFAR-sized tensors (PIL
-images for the per-sample pipeline, made before timing: decoding is not measured).
+``--stack paper`` (the default) times the ResNet40-FT stack: horizontal flip,
+RandomCrop(32, padding=4), RandomAffine(10, (0.1, 0.1), (0.9, 1.1), 10), to float,
+normalise, then CutMix (alpha 1, p 0.5 per batch).  Images are random uint8
+CIFAR-sized tensors (PIL images for the per-sample pipeline, made before timing:
+decoding is not measured).
+
+``--stack policies`` times AutoAugment (CIFAR-10), RandAugment(2, 9),
+TrivialAugmentWide, ColorJitter(0.4, 0.4, 0.4, 0.1) and RandomErasing on float
+images in [0, 1]: resdepth (per-sample choices), kornia's ``augmentation.auto`` on
+the batch (kornia draws one sub-policy per batch) and on one image at a time (which
+gives per-sample choices), and torchvision v2 on one uint8 image at a time.
 
     python benchmarks/transforms.py --threads 1 --batch-sizes 128 512 --json out.json
+    python benchmarks/transforms.py --stack policies --threads 1 --batch-sizes 128 512
 """
 
 from __future__ import annotations
@@ -124,9 +132,100 @@ def resdepth_pipeline(
     return run_compiled
 
 
+POLICIES = ("AutoAugment", "RandAugment", "TrivialAugmentWide", "ColorJitter", "RandomErasing")
+
+
+def resdepth_policy(name: str) -> T.BatchTransform:
+    return {
+        "AutoAugment": lambda: T.AutoAugment("cifar10"),
+        "RandAugment": lambda: T.RandAugment(num_ops=2, magnitude=9),
+        "TrivialAugmentWide": T.TrivialAugmentWide,
+        "ColorJitter": lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1),
+        "RandomErasing": lambda: T.RandomErasing(p=0.5),
+    }[name]()
+
+
+def policy_runners(
+    name: str, batch: int, device: torch.device, compile_apply: bool
+) -> dict[str, Callable[[], object] | None]:
+    """Each library's ``name`` on one batch of random CIFAR-sized images."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.rand(batch, 3, 32, 32, device=device, generator=g)
+    ours = resdepth_policy(name)
+    runners: dict[str, Callable[[], object] | None] = {"resdepth": lambda: ours(x)}
+    runners["resdepth_compiled"] = None
+    if compile_apply:
+        fused = resdepth_policy(name).compile_apply()
+        runners["resdepth_compiled"] = lambda: fused(x)
+    if name == "ColorJitter":
+        # For the cost of the per-sample order: the four operations once, in one order.
+        from resdepth.transforms import _color as C
+
+        def fixed_order() -> object:
+            f = ours.generate_parameters(x.shape, device)["factors"]
+            out = C.adjust_saturation(
+                C.adjust_contrast(C.adjust_brightness(x, f[:, 0]), f[:, 1]), f[:, 2]
+            )
+            return C.adjust_hue(out, f[:, 3])
+
+        runners["resdepth_fixed_order"] = fixed_order
+    runners["kornia_batch"] = runners["kornia_per_image"] = None
+    try:
+        import kornia.augmentation as K
+        import kornia.augmentation.auto as KA
+    except ImportError:
+        pass
+    else:
+        theirs = {
+            "AutoAugment": lambda: KA.AutoAugment("cifar10"),
+            "RandAugment": lambda: KA.RandAugment(n=2, m=9),
+            "TrivialAugmentWide": lambda: KA.TrivialAugment(),
+            "ColorJitter": lambda: K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=1.0),
+            "RandomErasing": lambda: K.RandomErasing(p=0.5),
+        }[name]().to(device)
+        singles = list(x.split(1))
+        runners["kornia_batch"] = lambda: theirs(x)
+        runners["kornia_per_image"] = lambda: torch.cat([theirs(one) for one in singles])
+    runners["torchvision_per_image"] = None
+    if device.type == "cpu":
+        from torchvision.transforms import v2
+
+        tv = {
+            "AutoAugment": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
+            "RandAugment": lambda: v2.RandAugment(num_ops=2, magnitude=9),
+            "TrivialAugmentWide": v2.TrivialAugmentWide,
+            "ColorJitter": lambda: v2.ColorJitter(0.4, 0.4, 0.4, 0.1),
+            "RandomErasing": lambda: v2.RandomErasing(p=0.5),
+        }[name]()
+        images = list((x * 255).round().to(torch.uint8))
+        runners["torchvision_per_image"] = lambda: torch.stack([tv(img) for img in images])
+    return runners
+
+
+def policy_rows(args: argparse.Namespace, device: torch.device) -> tuple[list, list]:
+    rows, results = [], []
+    for name in args.policies:
+        for batch in args.batch_sizes:
+            runners = policy_runners(name, batch, device, not args.no_compile)
+            if args.skip_per_sample:
+                runners["torchvision_per_image"] = runners["kornia_per_image"] = None
+            entry: dict[str, object] = {"transform": name, "batch": batch}
+            for pipeline, run in runners.items():
+                entry[pipeline] = throughput(run, batch, device, args.seconds) if run else None
+            results.append(entry)
+            best = max(v for k, v in entry.items() if k.startswith("resdepth") and v)
+            for pipeline in runners:
+                value = entry[pipeline]
+                ratio = f"{best / value:.1f}x" if isinstance(value, float) else "-"
+                rows.append([name, batch, pipeline, value if value else "not run", ratio])
+    return rows, results
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_options(parser, threads=1)
+    parser.add_argument("--stack", choices=["paper", "policies"], default="paper")
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
     parser.add_argument("--skip-per-sample", action="store_true")
@@ -134,6 +233,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     device = setup(args)
+    if args.stack == "policies":
+        rows, policy_results = policy_rows(args, device)
+        print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
+        headers = ["transform", "batch", "pipeline", "images/s", "best resdepth is"]
+        print_table(headers, rows)
+        payload = {"benchmark": "transforms", "stack": "policies",
+                   "machine": machine_info(device), "results": policy_results}  # fmt: skip
+        write_json(args.json, payload)
+        return payload
     rows, results = [], []
     for batch in args.batch_sizes:
         entry: dict[str, float | int | None] = {"batch": batch}
@@ -162,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             rows.append([batch, name, value if value is not None else "not run", *ratios])
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
     print_table(["batch", "pipeline", "images/s", "resdepth is", "compiled is"], rows)
-    payload = {"benchmark": "transforms", "machine": machine_info(device), "results": results}
+    payload = {"benchmark": "transforms", "stack": "paper", "machine": machine_info(device),
+               "results": results}  # fmt: skip
     write_json(args.json, payload)
     return payload
 

@@ -12,6 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 CASES = {
     "transforms": ["--batch-sizes", "8", "--seconds", "0.05", "--device", "cpu", "--no-compile"],
+    "transforms-policies": ["--stack", "policies", "--batch-sizes", "4", "--seconds", "0.02",
+                            "--device", "cpu", "--no-compile"],
     "train_step": ["--models", "resnet10", "--variants", "fp32", "channels_last", "--batch", "4",
                    "--steps", "1", "--rounds", "1", "--device", "cpu"],
     "loader": ["--images", "256", "--batch", "64", "--workers", "0", "--device", "cpu"],
@@ -24,11 +26,12 @@ CASES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_benchmark_runs_and_writes_json(name: str, tmp_path: Path) -> None:
-    module = runpy.run_path(str(BENCHMARKS / f"{name}.py"), run_name="benchmark")
+    script = name.split("-")[0]
+    module = runpy.run_path(str(BENCHMARKS / f"{script}.py"), run_name="benchmark")
     out = tmp_path / f"{name}.json"
     payload = module["main"]([*CASES[name], "--json", str(out)])
     written = json.loads(out.read_text())
-    assert written["benchmark"] == payload["benchmark"] == name
+    assert written["benchmark"] == payload["benchmark"] == script
     assert written["machine"]["torch_threads"] >= 1 and "torch" in written["machine"]
 
 

@@ -53,3 +53,35 @@ def test_compiled_apply_matches_eager() -> None:
     mix_params = plain.generate_parameters(xf.shape)
     for a, b in zip(mix(xf, y, params=mix_params), plain(xf, y, params=mix_params), strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [T.TrivialAugmentWide, T.AutoAugment, lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1)],
+)
+def test_per_sample_choice_by_masks_has_no_graph_breaks(
+    make,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    # Masks are the GPU path: static shapes, one graph.  (On a CPU the index groups
+    # run eagerly, outside the graph, on purpose.)
+    from resdepth.transforms import _select
+
+    monkeypatch.setattr(_select, "grouped_by_default", lambda x: False)
+    t = make()
+    x = torch.rand(4, 3, 16, 16)
+    params = t.generate_parameters(x.shape)
+    explanation = torch._dynamo.explain(t.apply_transform)(x, params)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+def test_compiled_strong_recipe_matches_eager() -> None:
+    from resdepth.recipes import get_recipe
+
+    recipe = get_recipe("cifar-strong")
+    eager, compiled = recipe.build_train_transform(), recipe.build_train_transform(compile=True)
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    params = eager.generate_parameters(x.shape, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(
+        compiled(x, params=params), eager(x, params=params), atol=1e-4, rtol=0
+    )

@@ -34,7 +34,7 @@ def _assert_no_sync(fn) -> None:  # noqa: ANN001
     assert not bad, bad
 
 
-@pytest.mark.parametrize("recipe", ["as1", "resnet40-ft"])
+@pytest.mark.parametrize("recipe", ["as1", "resnet40-ft", "cifar-strong"])
 def test_train_transform_draw_and_apply(recipe: str) -> None:
     pipeline = get_recipe(recipe).build_train_transform()
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
@@ -50,6 +50,34 @@ def test_affine_alone(interpolation: str) -> None:
     _assert_no_sync(lambda: affine(x))
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1),
+        lambda: T.RandomGrayscale(0.5),
+        lambda: T.RandomSolarize(128),
+        lambda: T.RandomPosterize(4),
+        lambda: T.RandomEqualize(),
+        lambda: T.RandomErasing(value="random"),
+        lambda: T.Cutout(8),
+        lambda: T.AutoAugment(),
+        lambda: T.RandAugment(),
+        lambda: T.TrivialAugmentWide(),
+    ],
+)
+@pytest.mark.parametrize("grouped", [True, False])
+def test_colour_erasing_and_policies(make, grouped: bool, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    # Index groups (the CPU's way) and masks (the GPU's): neither reads a value back.
+    from resdepth.transforms import _select
+
+    monkeypatch.setattr(_select, "grouped_by_default", lambda x: grouped)
+    transform = make()
+    x = torch.rand(8, 3, 16, 16)
+    transform(x)
+    g = torch.Generator().manual_seed(0)
+    _assert_no_sync(lambda: transform(x, generator=g))
+
+
 @pytest.mark.parametrize("mode", ["batch", "sample"])
 def test_mixing_apply(mode: str) -> None:
     x = torch.rand(6, 3, 8, 8)
@@ -63,8 +91,9 @@ def test_mixing_apply(mode: str) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_no_synchronisation_on_cuda() -> None:
-    pipeline = get_recipe("resnet40-ft").build_train_transform().cuda()
+@pytest.mark.parametrize("recipe", ["resnet40-ft", "cifar-strong"])
+def test_no_synchronisation_on_cuda(recipe: str) -> None:
+    pipeline = get_recipe(recipe).build_train_transform().cuda()
     cutmix = T.CutMix(num_classes=10, p=0.5)
     x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, device="cuda")
     y = torch.randint(0, 10, (64,), device="cuda")

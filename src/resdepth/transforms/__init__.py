@@ -8,27 +8,53 @@ can be replayed exactly.
 from .._protocols import BatchMixing, ImageTransform
 from ._base import BatchTransform, Params
 from ._warp import affine_matrix
+from .color import (
+    ColorJitter,
+    RandomAutocontrast,
+    RandomEqualize,
+    RandomGrayscale,
+    RandomInvert,
+    RandomPosterize,
+    RandomSharpness,
+    RandomSolarize,
+)
 from .compose import Compose
+from .erasing import Cutout, RandomErasing
 from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip
 from .intensity import CIFAR10_MEAN, CIFAR10_STD, Normalize, ToFloat
 from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
+from .policies import AutoAugment, RandAugment, TrivialAugmentWide, apply_operations
 
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "AutoAugment",
     "BatchMixing",
     "BatchTransform",
+    "ColorJitter",
     "Compose",
-    "ImageTransform",
     "CutMix",
+    "Cutout",
+    "ImageTransform",
     "MixUp",
     "Normalize",
     "Params",
+    "RandAugment",
     "RandomAffine",
+    "RandomAutocontrast",
     "RandomCrop",
+    "RandomEqualize",
+    "RandomErasing",
+    "RandomGrayscale",
     "RandomHorizontalFlip",
+    "RandomInvert",
+    "RandomPosterize",
+    "RandomSharpness",
+    "RandomSolarize",
     "ToFloat",
+    "TrivialAugmentWide",
     "affine_matrix",
+    "apply_operations",
     "sample_beta",
     "to_soft_targets",
 ]
