@@ -44,7 +44,25 @@ def _rates(recipe: Recipe, steps: int, steps_per_epoch: int = 1) -> list[float]:
 
 
 def test_registered_names() -> None:
-    assert {"as1", "as1-linear", "as2", "resnet40-ft", "fast"} <= set(list_recipes())
+    names = {"as1", "as1-linear", "as2", "resnet40-ft", "fast", "cifar-strong"}
+    assert names <= set(list_recipes())
+
+
+def test_cifar_strong_builds_its_augmentation_and_smoothing() -> None:
+    import torch
+
+    from resdepth import transforms as T
+
+    recipe = get_recipe("cifar-strong")
+    steps = list(recipe.build_train_transform().transforms)
+    kinds = [type(step) for step in steps]
+    assert kinds == [
+        T.ToFloat, T.RandomHorizontalFlip, T.RandomCrop, T.TrivialAugmentWide,
+        T.RandomErasing, T.Normalize,
+    ]  # fmt: skip
+    assert recipe.label_smoothing == 0.1 and "unmeasured" in recipe.source
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    assert recipe.build_train_transform()(x).dtype == torch.float32
 
 
 def test_as1_builds_the_papers_hyperparameters() -> None:

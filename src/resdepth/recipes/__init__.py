@@ -2,7 +2,8 @@
 
 Registered: ``as1`` (SGD + cosine), ``as1-linear`` (SGD + true linear decay),
 ``as2`` (Adam + ReduceLROnPlateau), ``resnet40-ft`` (AS1 + RandomAffine + CutMix,
-310 epochs) and ``fast`` (ours, unmeasured).  The optimizers, schedules,
+310 epochs), and ours, unmeasured: ``fast`` and ``cifar-strong`` (TrivialAugmentWide +
+RandomErasing + label smoothing).  The optimizers, schedules,
 augmentations and mixings a recipe names are registries of their own, so a recipe
 can name a component you add.
 """

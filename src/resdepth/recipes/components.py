@@ -17,15 +17,9 @@ from typing import Any, Literal
 import torch
 from torch.optim import lr_scheduler
 
+from .. import transforms as T
 from .._registry import Registry
-from ..transforms import (
-    BatchTransform,
-    CutMix,
-    MixUp,
-    RandomAffine,
-    RandomCrop,
-    RandomHorizontalFlip,
-)
+from ..transforms import BatchTransform, CutMix, MixUp
 
 __all__ = [
     "Schedule",
@@ -270,11 +264,24 @@ register_schedule("plateau", _plateau, on_metric=True)
 register_schedule("warmup_linear", _warmup_linear)
 register_schedule("constant", _constant)
 
-for _name, _transform in (
-    ("RandomHorizontalFlip", RandomHorizontalFlip),
-    ("RandomCrop", RandomCrop),
-    ("RandomAffine", RandomAffine),
+for _transform in (
+    T.RandomHorizontalFlip,
+    T.RandomCrop,
+    T.RandomAffine,
+    T.ColorJitter,
+    T.RandomGrayscale,
+    T.RandomInvert,
+    T.RandomAutocontrast,
+    T.RandomEqualize,
+    T.RandomSolarize,
+    T.RandomPosterize,
+    T.RandomSharpness,
+    T.RandomErasing,
+    T.Cutout,
+    T.AutoAugment,
+    T.RandAugment,
+    T.TrivialAugmentWide,
 ):
-    register_augmentation(_name, _transform)
+    register_augmentation(_transform.__name__, _transform)
 register_mixing("cutmix", CutMix)
 register_mixing("mixup", MixUp)

@@ -138,3 +138,22 @@ register_recipe(
         ),
     )
 )
+register_recipe(
+    _AS1.replace(
+        name="cifar-strong",
+        augment=(
+            *_FLIP_CROP,
+            ("TrivialAugmentWide", {}),
+            ("RandomErasing", {"p": 0.25, "value": 0.0}),
+        ),
+        label_smoothing=0.1,
+        source=(
+            "resdepth (ours, not from the paper): AS1 with the policy augmentations of "
+            "torchvision's CIFAR/ImageNet references; unmeasured until a GPU run reports it"
+        ),
+        description=(
+            "ours: AS1 + TrivialAugmentWide + RandomErasing (p 0.25) + label smoothing 0.1; "
+            "unmeasured"
+        ),
+    )
+)
