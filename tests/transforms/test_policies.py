@@ -230,3 +230,14 @@ def test_index_groups_and_masks_agree(make) -> None:  # noqa: ANN001
         grouped = T.apply_operations(x, op, magnitude, policy.names, grouped=True)
         masked = T.apply_operations(x, op, magnitude, policy.names, grouped=False)
         torch.testing.assert_close(grouped, masked, atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("make", [*POLICIES, lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1)])
+def test_cuda_masks_equal_cpu_groups(make) -> None:  # noqa: ANN001
+    transform = make()
+    x = images(64, 9, 9, torch.float32, seed=1)  # odd: no half-way points for nearest
+    params = transform.generate_parameters(x.shape, generator=torch.Generator().manual_seed(1))
+    cpu = transform(x, params=params)
+    cuda = transform(x.cuda(), params={k: v.cuda() for k, v in params.items()})
+    torch.testing.assert_close(cuda.cpu(), cpu, atol=1e-5, rtol=0)
