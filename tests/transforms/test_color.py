@@ -120,14 +120,19 @@ def test_probability_zero_and_the_apply_mask(dtype: torch.dtype) -> None:
         assert not torch.equal(out[~kept], x[~kept])
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1),
-        lambda: T.RandomGrayscale(0.5),
-        lambda: T.RandomSolarize(0.5),
-    ],  # fmt: skip
-)
+HALF = [
+    lambda: T.RandomGrayscale(0.5),
+    lambda: T.RandomInvert(0.5),
+    lambda: T.RandomAutocontrast(0.5),
+    lambda: T.RandomEqualize(0.5),
+    lambda: T.RandomSolarize(0.5, 0.5),
+    lambda: T.RandomPosterize(3, 0.5),
+    lambda: T.RandomSharpness(2.0, 0.5),
+    lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1),
+]
+
+
+@pytest.mark.parametrize("make", HALF)
 def test_replay_generator_and_independence(make) -> None:  # noqa: ANN001
     transform = make()
     x = images(16, 6, 6, torch.float32)
