@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._base import memory_format_of
+
 __all__ = [
     "adjust_brightness",
     "adjust_contrast",
@@ -29,11 +31,17 @@ __all__ = [
     "posterize",
     "solarize",
     "to_unit",
+    "unit_scale",
 ]
 
 
 def _per_sample(value: Tensor, x: Tensor) -> Tensor:
     return value.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+
+
+def unit_scale(x: Tensor) -> float:
+    """What 1.0 is in ``x``'s units: 255 for uint8, 1 for floating point."""
+    return 1.0 if x.is_floating_point() else 255.0
 
 
 def to_unit(x: Tensor) -> Tensor:
@@ -42,10 +50,13 @@ def to_unit(x: Tensor) -> Tensor:
 
 
 def from_unit(x: Tensor, like: Tensor) -> Tensor:
-    """Back to ``like``'s dtype: uint8 rounded from ``x * 255``."""
-    if like.is_floating_point():
-        return x.to(like.dtype)
-    return x.mul(255.0).round_().clamp_(0, 255).to(like.dtype)
+    """Back to ``like``'s dtype (uint8 rounded from ``x * 255``) and memory format."""
+    out = (
+        x.to(like.dtype)
+        if like.is_floating_point()
+        else x.mul(255.0).round_().clamp_(0, 255).to(like.dtype)
+    )
+    return out.contiguous(memory_format=memory_format_of(like))
 
 
 def _blend(x: Tensor, other: Tensor, ratio: Tensor) -> Tensor:

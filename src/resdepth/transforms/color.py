@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .._validate import finite_float, int_in_range, probability
 from . import _color as C
-from ._base import BatchTransform, Params, memory_format_of, uniform
+from ._base import BatchTransform, Params, uniform
 from ._select import Branch, choose_per_sample, take
 
 __all__ = [
@@ -30,14 +30,6 @@ __all__ = [
     "RandomSharpness",
     "RandomSolarize",
 ]
-
-
-def _unit_scale(x: Tensor) -> float:
-    return 1.0 if x.is_floating_point() else 255.0
-
-
-def _finish(out: Tensor, x: Tensor) -> Tensor:
-    return C.from_unit(out, x).contiguous(memory_format=memory_format_of(x))
 
 
 class _Masked(BatchTransform):
@@ -60,10 +52,10 @@ class _Masked(BatchTransform):
         raise NotImplementedError
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
-        scale = _unit_scale(x)
+        scale = C.unit_scale(x)
         operate: Branch = lambda images, rows: self._operate(images, scale)  # noqa: E731
         out = choose_per_sample(C.to_unit(x), params["apply"].long(), [None, operate])
-        return _finish(out, x)
+        return C.from_unit(out, x)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -272,7 +264,7 @@ class ColorJitter(BatchTransform):
         # a sample that is not jittered chooses no operation (index 4).
         for step in range(4):
             out = choose_per_sample(out, torch.where(applied, order[:, step], 4), branches)
-        return _finish(out, x)
+        return C.from_unit(out, x)
 
     def extra_repr(self) -> str:
         names = ("brightness", "contrast", "saturation", "hue")

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .._validate import choice, finite_float, int_in_range, positive_int
 from . import _color as C
-from ._base import BatchTransform, Params, memory_format_of
+from ._base import BatchTransform, Params
 from ._policy_tables import (
     AUTO_AUGMENT_SPACE,
     CIFAR10_POLICY,
@@ -175,12 +175,12 @@ class _Policy(BatchTransform):
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         unit = C.to_unit(x)
-        fill = self.fill / (1.0 if x.is_floating_point() else 255.0)
+        fill = self.fill / C.unit_scale(x)
         ops, magnitudes = params["op"].to(x.device), params["magnitude"].to(x.device)
         for r in range(ops.shape[1]):
             unit = apply_operations(unit, ops[:, r], magnitudes[:, r], self.names,
                                     self.interpolation, fill)  # fmt: skip
-        return C.from_unit(unit, x).contiguous(memory_format=memory_format_of(x))
+        return C.from_unit(unit, x)
 
     def _draw(self, shape: Sequence[int], bins: int, chosen: Tensor, bin_index: Tensor,
               device: torch.device | str, generator: torch.Generator | None) -> Tensor:  # fmt: skip
