@@ -6,7 +6,7 @@
 Needs matplotlib.  The grids show the same eight real CIFAR-10 test images after each
 transform of the ResNet40-FT stack and after CutMix, and after each colour, erasing
 and policy transform; the curve is a training log drawn
-with resdepth.plots.plot_history; the JSON-lines picture plots what JsonLinesLogger
+with resdepth.study.plot_history; the JSON-lines picture plots what JsonLinesLogger
 wrote during a short real run (a tiny ResNet, the ``fast`` recipe, 2,000 images of
 the packaged CIFAR-10 sample, 4 epochs on a CPU).
 """
@@ -27,9 +27,9 @@ import torch  # noqa: E402
 from resdepth import ResNet, Trainer, seed_everything  # noqa: E402
 from resdepth import transforms as T  # noqa: E402
 from resdepth.data import load_dataset, load_image_folder  # noqa: E402
-from resdepth.loggers import JsonLinesLogger  # noqa: E402
-from resdepth.plots import plot_history  # noqa: E402
 from resdepth.recipes import get_recipe  # noqa: E402
+from resdepth.study import plot_history  # noqa: E402
+from resdepth.training import JsonLinesLogger  # noqa: E402
 
 STATIC = Path(__file__).resolve().parent / "_static"
 

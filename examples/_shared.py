@@ -15,6 +15,7 @@ from resdepth import (
 )
 from resdepth.data import Dataset, load_dataset
 from resdepth.recipes import get_recipe
+from resdepth.training import RunDir
 
 #: --smoke: a few hundred images, one epoch, small batches; under a minute on a laptop CPU.
 SMOKE = {"train": 256, "test": 200, "epochs": 1, "batch_size": 64}
@@ -67,7 +68,7 @@ def train_model(
     out = Path(args.out) / f"{model_name}-{recipe_name}"
     trainer = Trainer(model, recipe=recipe, device=args.device, out_dir=out,
                       metadata={"model": model_name, "classes": list(train.classes)})  # fmt: skip
-    resume = (out / "last.pt").exists()
+    resume = RunDir(out).has_run()
     print(f"== {model_name} with {recipe_name}, {epochs} epochs on {train.name} -> {out}")
     if resume:
         print(f"   resuming the run in {out} (a run with other settings is refused)")

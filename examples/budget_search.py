@@ -16,9 +16,8 @@ from pathlib import Path
 
 from _shared import SMOKE, load_splits, parse, parser
 
-from resdepth.plots import plot_study
 from resdepth.recipes import get_recipe
-from resdepth.study import plan_study, run_study
+from resdepth.study import plan_study, plot_study, run_study
 
 PAPER = ["resnet10", "resnet40", "resnet102"]
 DEPTHS = [10, 22, 34, 50, 62, 74, 86, 102]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from _shared import load_splits, parse, parser, train_model
 
-from resdepth.plots import plot_history
+from resdepth.study import plot_history
 
 # figure: (our run folder, the paper's experiment folder, metric, title)
 FIGURES = {

@@ -14,10 +14,8 @@ from pathlib import Path
 
 from _shared import load_splits, parse, parser, train_model
 
-from resdepth import Trainer, get_model
-from resdepth.checkpoint import load_checkpoint
+from resdepth import Trainer
 from resdepth.data import load_image_folder, load_unlabeled_pickle, write_predictions_csv
-from resdepth.recipes import Recipe
 
 
 def main() -> None:
@@ -36,13 +34,9 @@ def main() -> None:
         train_model("resnet10", "as1", args, train, test)
         checkpoint = str(Path(args.out) / "resnet10-as1" / "best.pt")
         images = test.images
-    state = load_checkpoint(checkpoint)
-    meta = state["metadata"]
-    model = get_model(meta["model"], num_classes=len(meta["classes"]))
-    model.load_state_dict(state["model"])
-    # The checkpoint stores the whole recipe it was trained with.
-    trainer = Trainer(model, recipe=Recipe.from_dict(state["recipe"]), device=args.device,
-                      progress=False)  # fmt: skip
+    # The checkpoint records its model, class names and the whole recipe it was trained with.
+    trainer = Trainer.from_checkpoint(checkpoint, device=args.device)
+    classes = trainer.metadata.classes or ()
     if images is None:
         if args.input is None:
             p.error("--input is required")
@@ -53,9 +47,9 @@ def main() -> None:
             images = load_image_folder(source, split=args.split)[0]
     labels = trainer.predict(images, tta=args.tta)
     out = write_predictions_csv(Path(args.out) / "predictions.csv", labels)
-    counts = labels.bincount(minlength=len(meta["classes"])).tolist()
+    counts = labels.bincount(minlength=len(classes)).tolist()
     print(f"wrote {len(labels)} predictions to {out}")
-    print(", ".join(f"{c}: {n}" for c, n in zip(meta["classes"], counts, strict=True)))
+    print(", ".join(f"{c}: {n}" for c, n in zip(classes, counts, strict=True)))
 
 
 if __name__ == "__main__":

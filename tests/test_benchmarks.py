@@ -1,9 +1,13 @@
-"""Each benchmark script runs end to end with tiny settings, so none of them rots."""
+"""Each benchmark script runs end to end with tiny settings, and what it reports makes sense."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import runpy
+import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,22 +21,216 @@ CASES = {
     "train_step": ["--models", "resnet10", "--variants", "fp32", "channels_last", "--batch", "4",
                    "--steps", "1", "--rounds", "1", "--device", "cpu"],
     "loader": ["--images", "256", "--batch", "64", "--workers", "0", "--device", "cpu"],
-    "trainer_overhead": ["--images", "128", "--batch", "64", "--rounds", "1", "--device", "cpu"],
+    "trainer_overhead": ["--model", "resnet10", "--images", "128", "--batch", "64", "--rounds", "1",
+                         "--device", "cpu"],
     "gpu_check": ["--device", "cpu", "--batch", "8", "--seconds", "0.05", "--skip-training",
                   "--no-compile"],
 }  # fmt: skip
 
+# The policies `transforms.py --stack policies` times when --policies is not given.
+DEFAULT_POLICIES = ["AutoAugment", "RandAugment", "TrivialAugmentWide", "ColorJitter",
+                    "RandomErasing"]  # fmt: skip
+
+
+def _option(argv: list[str], flag: str) -> list[str]:
+    """The values given after ``flag`` on the command line ([] when it is not there)."""
+    if flag not in argv:
+        return []
+    values = []
+    for token in argv[argv.index(flag) + 1 :]:
+        if token.startswith("--"):
+            break
+        values.append(token)
+    return values
+
+
+def _int_option(argv: list[str], flag: str) -> int:
+    (value,) = _option(argv, flag)
+    return int(value)
+
+
+def _assert_positive(value: object) -> None:
+    """A measured figure: a finite positive float (images/s or seconds)."""
+    assert isinstance(value, float) and math.isfinite(value) and value > 0, value
+
+
+def _assert_rate_or_none(value: object, measured: bool) -> None:
+    if measured:
+        _assert_positive(value)
+    else:
+        assert value is None
+
+
+def _table(printed: str) -> list[dict[str, str]]:
+    """The rows of the table `_common.print_table` printed, keyed by its headers."""
+    lines = printed.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.strip() and set(line) <= {"-", " "})
+    spans = [m.span() for m in re.finditer(r"-+", lines[rule])]
+    headers = [lines[rule - 1][a:b].strip() for a, b in spans]
+    rows = []
+    for line in lines[rule + 1 :]:
+        gaps = [line[b : b + 2] for _, b in spans[:-1]]
+        if len(line) != len(lines[rule]) or any(gap != "  " for gap in gaps):
+            break
+        rows.append({h: line[a:b].strip() for h, (a, b) in zip(headers, spans, strict=True)})
+    return rows
+
+
+def _check_transforms_paper(payload: dict, argv: list[str], printed: str) -> None:
+    assert payload["stack"] == (_option(argv, "--stack") or ["paper"])[0] == "paper"
+    batches = [int(b) for b in _option(argv, "--batch-sizes")]
+    assert [entry["batch"] for entry in payload["results"]] == batches
+    per_sample = payload["machine"]["device"] == "cpu" and "--skip-per-sample" not in argv
+    shown = {(row["batch"], row["pipeline"]): row for row in _table(printed)}
+    pipelines = ("resdepth", "resdepth_compiled", "kornia", "torchvision_per_sample")
+    assert len(shown) == len(pipelines) * len(batches)
+    for entry in payload["results"]:
+        assert set(entry) == {"batch", *pipelines}
+        _assert_positive(entry["resdepth"])
+        _assert_rate_or_none(entry["resdepth_compiled"], "--no-compile" not in argv)
+        _assert_rate_or_none(entry["kornia"], payload["machine"]["kornia"] is not None)
+        _assert_rate_or_none(entry["torchvision_per_sample"], per_sample)
+        ours, fast = entry["resdepth"], entry["resdepth_compiled"]
+        for name in ("kornia", "torchvision_per_sample"):
+            row, value = shown[(str(entry["batch"]), name)], entry[name]
+            assert row["resdepth is"] == (f"{ours / value:.1f}x" if value else "-")
+            assert row["compiled is"] == (f"{fast / value:.1f}x" if fast and value else "-")
+
+
+def _check_transforms_policies(payload: dict, argv: list[str], printed: str) -> None:
+    assert payload["stack"] == _option(argv, "--stack")[0] == "policies"
+    policies = _option(argv, "--policies") or DEFAULT_POLICIES
+    batches = [int(b) for b in _option(argv, "--batch-sizes")]
+    asked = [(policy, batch) for policy in policies for batch in batches]
+    assert [(entry["transform"], entry["batch"]) for entry in payload["results"]] == asked
+    per_image = payload["machine"]["device"] == "cpu" and "--skip-per-sample" not in argv
+    kornia = payload["machine"]["kornia"] is not None
+    shown = {(r["transform"], r["batch"], r["pipeline"]): r for r in _table(printed)}
+    rows = 0
+    for entry in payload["results"]:
+        fixed_order = entry["transform"] == "ColorJitter"
+        pipelines = {"resdepth", "resdepth_compiled", "kornia_batch", "kornia_per_image",
+                     "torchvision_per_image"}  # fmt: skip
+        if fixed_order:
+            pipelines.add("resdepth_fixed_order")
+        assert set(entry) == {"transform", "batch", *pipelines}
+        _assert_positive(entry["resdepth"])
+        _assert_rate_or_none(entry["resdepth_compiled"], "--no-compile" not in argv)
+        _assert_rate_or_none(entry["kornia_batch"], kornia)
+        _assert_rate_or_none(entry["kornia_per_image"], kornia and per_image)
+        _assert_rate_or_none(entry["torchvision_per_image"], per_image)
+        if fixed_order:
+            _assert_positive(entry["resdepth_fixed_order"])
+        best = max(v for k, v in entry.items() if k.startswith("resdepth") and v is not None)
+        for pipeline in pipelines:
+            row, value = shown[(entry["transform"], str(entry["batch"]), pipeline)], entry[pipeline]
+            assert row["best resdepth is"] == (f"{best / value:.1f}x" if value else "-")
+        rows += len(pipelines)
+    assert len(shown) == rows
+
+
+def _check_train_step(payload: dict, argv: list[str], printed: str) -> None:
+    batch = _int_option(argv, "--batch")
+    assert payload["batch"] == batch
+    asked = [(m, v) for m in _option(argv, "--models") for v in _option(argv, "--variants")]
+    assert [(r["model"], r["variant"]) for r in payload["results"]] == asked
+    shown = {(row["model"], row["variant"]): row["ratio"] for row in _table(printed)}
+    assert list(shown) == asked
+    for result in payload["results"]:
+        assert result["batch"] == batch
+        ours, reference = result["resdepth_images_per_s"], result["reference_images_per_s"]
+        _assert_positive(ours)
+        _assert_positive(reference)
+        assert result["ratio"] == pytest.approx(ours / reference, rel=1e-9)
+        assert result["meets_0.97"] is (result["ratio"] >= 0.97)
+        assert shown[(result["model"], result["variant"])] == f"{result['ratio']:.3f}"
+
+
+def _check_loader(payload: dict, argv: list[str], printed: str) -> None:
+    images, batch = _int_option(argv, "--images"), _int_option(argv, "--batch")
+    workers = _int_option(argv, "--workers")
+    assert (payload["images"], payload["batch"], payload["workers"]) == (images, batch, workers)
+    results = payload["results"]
+    assert set(results) == {"device_loader", "torchvision_dataloader"}
+    ours, reference = results["device_loader"], results["torchvision_dataloader"]
+    _assert_positive(ours)
+    _assert_positive(reference)
+    rows = _table(printed)
+    assert [row["speed"] for row in rows] == [f"{ours / reference:.1f}x", "1.0x"]
+    assert rows[1]["loader"] == f"DataLoader, {workers} workers, per-sample"
+    assert f"batch={batch} images={images}" in printed
+
+
+def _check_trainer_overhead(payload: dict, argv: list[str], printed: str) -> None:
+    assert payload["model"] == _option(argv, "--model")[0]
+    assert payload["images"] == _int_option(argv, "--images")
+    assert payload["batch"] == _int_option(argv, "--batch")
+    bare, trainer = payload["bare_seconds"], payload["trainer_seconds"]
+    assert len(bare) == len(trainer) == _int_option(argv, "--rounds")  # the warm-up left out
+    for seconds in bare + trainer:
+        _assert_positive(seconds)
+    t_bare, t_trainer = statistics.median(bare), statistics.median(trainer)
+    assert payload["overhead"] == pytest.approx(t_trainer / t_bare - 1.0, rel=1e-9, abs=1e-12)
+    shown = [(row["loop"], row["seconds/epoch"]) for row in _table(printed)]
+    assert shown == [("bare loop", f"{t_bare:.3f}"), ("Trainer.fit", f"{t_trainer:.3f}")]
+    assert f"Trainer overhead: {100 * payload['overhead']:+.1f}%" in printed
+
+
+def _assert_agreement_skipped_or_nil(value: object) -> None:
+    """On the CPU there is no second device: the agreement is absent, marked skipped, or
+    (the CPU compared with itself) exactly nil."""
+    assert value is None or value == "skipped" or (isinstance(value, float) and value == 0.0)
+
+
+def _check_gpu_check(payload: dict, argv: list[str], printed: str) -> None:
+    assert payload["machine"]["device"] == "cpu" and "gpu" not in payload["machine"]
+    assert payload["batch"] == _int_option(argv, "--batch")
+    compile_ = "--no-compile" not in argv
+    _assert_agreement_skipped_or_nil(payload.get("max_cpu_device_difference"))
+    _assert_positive(payload["transforms_images_per_s"])
+    _assert_rate_or_none(payload["transforms_compiled_images_per_s"], compile_)
+    _assert_rate_or_none(payload["kornia_images_per_s"], payload["machine"]["kornia"] is not None)
+    policies = payload["policies"]
+    assert set(policies) == {"AutoAugment", "RandAugment", "TrivialAugmentWide", "ColorJitter"}
+    for result in policies.values():
+        _assert_positive(result["images_per_s"])
+        _assert_agreement_skipped_or_nil(result.get("max_difference"))
+        _assert_agreement_skipped_or_nil(result.get("share_differing"))
+    steps = payload["training_images_per_s"]
+    wanted = ["fp32", "bf16_channels_last"] + (["bf16_channels_last_compile"] if compile_ else [])
+    assert list(steps) == wanted
+    for rate in steps.values():
+        _assert_positive(rate)
+    assert ("short_training" in payload) is ("--skip-training" not in argv)
+
+
+CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
+    "transforms": _check_transforms_paper,
+    "transforms-policies": _check_transforms_policies,
+    "train_step": _check_train_step,
+    "loader": _check_loader,
+    "trainer_overhead": _check_trainer_overhead,
+    "gpu_check": _check_gpu_check,
+}
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_benchmark_runs_and_writes_json(name: str, tmp_path: Path) -> None:
+def test_benchmark_runs_and_writes_json(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     script = name.split("-")[0]
     module = runpy.run_path(str(BENCHMARKS / f"{script}.py"), run_name="benchmark")
     out = tmp_path / f"{name}.json"
-    payload = module["main"]([*CASES[name], "--json", str(out)])
-    written = json.loads(out.read_text())
-    assert written["benchmark"] == payload["benchmark"] == script
-    assert written["machine"]["torch_threads"] >= 1 and "torch" in written["machine"]
+    argv = CASES[name]
+    payload = module["main"]([*argv, "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert json.loads(out.read_text()) == json.loads(json.dumps(payload))
+    assert payload["benchmark"] == script
+    machine = payload["machine"]
+    assert machine["torch_threads"] >= 1 and "torch" in machine
+    assert machine["device"] == _option(argv, "--device")[0]
+    CHECKS[name](payload, argv, printed)
 
 
 def test_train_step_reference_has_the_presets_parameter_counts() -> None:

@@ -10,7 +10,21 @@ Examples:
 from importlib.metadata import PackageNotFoundError, version
 
 from . import presets
-from .history import History
+from .errors import (
+    CheckpointError,
+    CommandError,
+    DatasetNotFoundError,
+    NonFiniteLossError,
+    PaperCheckpointError,
+    RefusedPickleError,
+    ResdepthError,
+    ResumeMismatchError,
+    RunExistsError,
+    RunFailed,
+    RunInterrupted,
+    RunLockedError,
+    StudySettingsError,
+)
 from .models import (
     BasicBlock,
     Bottleneck,
@@ -31,17 +45,10 @@ from .models import (
     register_model,
     resnet_num_parameters,
     summary,
+    unregister_model,
 )
 from .seeding import seed_everything
-from .trainer import (
-    Callback,
-    NonFiniteLossError,
-    ResumeMismatchError,
-    RunExistsError,
-    RunInterrupted,
-    RunLockedError,
-    Trainer,
-)
+from .training import Callback, History, RunMetadata, Trainer, load_model
 
 try:
     __version__ = version("resdepth")
@@ -52,18 +59,27 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "Callback",
+    "CheckpointError",
+    "CommandError",
+    "DatasetNotFoundError",
     "History",
     "LayerRow",
     "ModelSummary",
     "NonFiniteLossError",
+    "PaperCheckpointError",
     "PreActBasicBlock",
     "PreActBottleneck",
+    "RefusedPickleError",
     "ResNet",
+    "ResdepthError",
     "ResidualBlock",
     "ResumeMismatchError",
     "RunExistsError",
+    "RunFailed",
     "RunInterrupted",
     "RunLockedError",
+    "RunMetadata",
+    "StudySettingsError",
     "Trainer",
     "WideBasicBlock",
     "WidthFit",
@@ -74,9 +90,11 @@ __all__ = [
     "fit_widths",
     "get_model",
     "list_models",
+    "load_model",
     "presets",
     "register_model",
     "resnet_num_parameters",
     "seed_everything",
     "summary",
+    "unregister_model",
 ]

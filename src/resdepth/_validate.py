@@ -9,32 +9,25 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeGuard, TypeVar
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    "check_unit_range",
-    "choice",
-    "finite_float",
-    "image_batch",
-    "int_in_range",
-    "is_int",
-    "odd_positive_int",
-    "positive_float",
-    "positive_int",
-    "positive_ints",
-    "probability",
-]
+    "check_unit_range", "choice", "finite_float", "float_in_range", "float_tuple",
+    "image_batch", "instance_of", "int_in_range", "is_int", "is_real", "non_empty_string",
+    "non_negative_float", "odd_positive_int", "positive_float", "positive_int",
+    "positive_ints", "probability",
+]  # fmt: skip
 
 T = TypeVar("T")
 
 
 def is_int(value: object) -> TypeGuard[int]:
     """An integer, and not a ``bool`` (which Python counts as one)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and is_real(value)
 
 
 def positive_int(name: str, value: object, minimum: int = 1) -> int:
@@ -68,44 +61,98 @@ def odd_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-def positive_ints(name: str, values: object) -> tuple[int, ...]:
-    """A non-empty sequence of positive integers, as a tuple."""
+def _non_empty_sequence(name: str, values: object, what: str) -> Sequence[Any]:
+    """``values`` if it is a sequence (not a string) with at least one item."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}")
+        raise ValueError(f"{name} must be a sequence of {what}, got {values!r}")
     if len(values) == 0:
         raise ValueError(f"{name} must not be empty")
-    if not all(is_int(v) and v >= 1 for v in values):
-        raise ValueError(f"{name} must hold positive integers, got {list(values)!r}")
-    return tuple(int(v) for v in values)
+    return values
+
+
+def positive_ints(name: str, values: object) -> tuple[int, ...]:
+    """A non-empty sequence of positive integers, as a tuple."""
+    items = _non_empty_sequence(name, values, "positive integers")
+    if not all(is_int(v) and v >= 1 for v in items):
+        raise ValueError(f"{name} must hold positive integers, got {list(items)!r}")
+    return tuple(int(v) for v in items)
+
+
+def float_tuple(
+    name: str, values: object, check: Callable[[str, object], float] | None = None
+) -> tuple[float, ...]:
+    """A non-empty sequence of numbers as a tuple of ``float``, each passed through
+    ``check(name, value)`` (default :func:`finite_float`): ``(0.2, 1.0)`` from ``(0.2, 1)``."""
+    items = _non_empty_sequence(name, values, "numbers")
+    return tuple((check or finite_float)(name, v) for v in items)
+
+
+def is_real(value: object) -> TypeGuard[numbers.Real]:
+    """A real number (``int``, ``float``, numpy scalar ...), and not a ``bool``."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _real(name: str, value: object, allowed: Callable[[float], bool], what: str,
+          error: type[Exception] = ValueError) -> float:  # fmt: skip
+    """``value`` as a ``float`` if it is a real number for which ``allowed`` holds; else
+    ``error`` saying that ``name`` must be ``what``."""
+    if not is_real(value) or not allowed(float(value)):
+        raise error(f"{name} must be {what}, got {value!r}")
+    return float(value)
 
 
 def finite_float(name: str, value: object) -> float:
     """A finite real number, as a ``float`` (a ``TypeError`` otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    return _real(name, value, math.isfinite, "a finite number", TypeError)
 
 
 def positive_float(name: str, value: object) -> float:
     """A finite real number above zero."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not (math.isfinite(value) and float(value) > 0)
-    ):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return float(value)
+    return _real(name, value, lambda v: math.isfinite(v) and v > 0, "positive")
+
+
+def non_negative_float(name: str, value: object) -> float:
+    """A finite real number of at least zero, as a ``float``."""
+    return _real(name, value, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 
 
 def probability(name: str, value: object) -> float:
     """A real number in [0, 1], as a ``float``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not (0.0 <= float(value) <= 1.0)
-    ):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
+    return _real(name, value, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]")
+
+
+def float_in_range(
+    name: str, value: object, low: float, high: float, *, include_high: bool = True
+) -> float:
+    """A real number in ``[low, high]`` (``[low, high)`` without ``include_high``), as a
+    ``float``.
+
+    Examples:
+        >>> float_in_range("label_smoothing", 0.1, 0.0, 1.0, include_high=False)
+        0.1
+        >>> float_in_range("label_smoothing", 1, 0.0, 1.0, include_high=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: label_smoothing must be a number in [0, 1), got 1
+    """
+    bounds = f"[{low:g}, {high:g}{']' if include_high else ')'}"
+    inside = (lambda v: low <= v <= high) if include_high else (lambda v: low <= v < high)
+    return _real(name, value, inside, f"a number in {bounds}")
+
+
+def non_empty_string(name: str, value: object) -> str:
+    """A ``str`` with at least one character."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def instance_of(name: str, value: object, cls: type[T], what: str | None = None) -> T:
+    """``value`` if it is a ``cls``; else a ``TypeError`` saying that ``name`` must be
+    ``what`` (default: a ``cls``) and naming the type it has."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be {what or 'a ' + cls.__name__}, got {type(value).__name__}")
+    return value
 
 
 def choice(name: str, value: T, options: Sequence[Any]) -> T:
@@ -117,13 +164,12 @@ def choice(name: str, value: T, options: Sequence[Any]) -> T:
 
 def image_batch(x: object, name: str = "images") -> Tensor:
     """A 4-D ``(N, C, H, W)`` tensor of uint8 or floating-point values."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must be a 4-D batch (N, C, H, W), got shape {tuple(x.shape)}")
-    if not (x.dtype == torch.uint8 or x.is_floating_point()):
-        raise TypeError(f"{name} must hold uint8 or floating point values, got {x.dtype}")
-    return x
+    batch = instance_of(name, x, Tensor, "a torch.Tensor")
+    if batch.dim() != 4:
+        raise ValueError(f"{name} must be a 4-D batch (N, C, H, W), got shape {tuple(batch.shape)}")
+    if not (batch.dtype == torch.uint8 or batch.is_floating_point()):
+        raise TypeError(f"{name} must hold uint8 or floating point values, got {batch.dtype}")
+    return batch
 
 
 def check_unit_range(x: Tensor, name: str = "images") -> None:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from resdepth.data import DatasetNotFoundError, load_cifar10, load_dataset
+from resdepth import DatasetNotFoundError
+from resdepth.data import load_cifar10, load_dataset
 
 
 def test_missing_cifar10_gives_one_clear_error(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resdepth.data import CIFAR10_CLASSES, folder, load_image_folder
+from resdepth.data import CIFAR10_CLASSES, load_image_folder
 
 from .conftest import CLASSES, write_tree
 
@@ -82,9 +82,12 @@ def test_cache_is_reused_and_invalidated(
     target.write_bytes(_png_bytes(1))
     first = load_image_folder(image_tree, split="train", cache_dir=cache)
     assert len(list(cache.glob("*.pt"))) == 1
+    # Decoding opens every image with Pillow; reading the cache opens none.
+    from PIL import Image
+
     calls = []
-    real_decode = folder._decode
-    monkeypatch.setattr(folder, "_decode", lambda *a: calls.append(a) or real_decode(*a))
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: calls.append(a) or real_open(*a, **k))
     second = load_image_folder(image_tree, split="train", cache_dir=cache)
     assert calls == [] and torch.equal(first[0], second[0]) and first[2] == second[2]
     # Changing a source file's content invalidates the entry, even when its size and

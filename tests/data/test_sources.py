@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from resdepth import DatasetNotFoundError
 from resdepth.data import (
     CIFAR10_CLASSES,
     CIFAR10_SAMPLE,
     CIFAR10_URL,
-    DatasetNotFoundError,
     list_splits,
     load_cifar10,
     load_dataset,

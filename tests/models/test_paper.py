@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from resdepth import count_parameters
-from resdepth.models import PaperCheckpointError, load_paper_checkpoint, read_paper_state_dict
+from resdepth import PaperCheckpointError, count_parameters
+from resdepth.models import load_paper_checkpoint, read_paper_state_dict
 
 # The structure of the paper's resnet.py, written here for the test: the class and
 # attribute names its saved files carry.
@@ -183,8 +183,8 @@ def test_convert_eval_and_predict_from_the_command_line(
 
     import numpy as np
 
-    from resdepth.checkpoint import load_checkpoint
     from resdepth.cli import main
+    from resdepth.training import load_checkpoint
 
     named = tmp_path / "ResNet40_v3_epoch305_acc96.pth"  # the paper's name for its FT run
     named.write_bytes((paper_files / "small.pth").read_bytes())

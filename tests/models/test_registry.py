@@ -4,7 +4,7 @@ import pytest
 from torch import nn
 
 from resdepth import ResNet, get_model, list_models, register_model
-from resdepth.models.registry import _MODELS
+from resdepth.models import unregister_model
 
 
 def test_list_models_patterns() -> None:
@@ -12,6 +12,11 @@ def test_list_models_patterns() -> None:
     assert {"resnet10", "resnet18", "resnet40", "resnet102"} <= set(list_models())
     assert list_models("resnet4*") == ["resnet40"]
     assert list_models("nothing*") == []
+    assert list_models(["resnet4*", "wrn_16*"]) == ["resnet40", "wrn_16_8"]
+    assert list_models(("resnet10", "resnet10*")) == ["resnet10", "resnet102"]
+    assert list_models([]) == []
+    with pytest.raises(TypeError, match="pattern"):
+        list_models(["resnet*", 3])  # type: ignore[list-item]
 
 
 def test_get_model_builds_with_overrides() -> None:
@@ -47,7 +52,25 @@ def test_register_model_bare_and_named_and_duplicates() -> None:
             register_model(name="resnet40")(anything)
     finally:
         for name in ("_test_tiny", "_test_named"):
-            _MODELS._entries.pop(name, None)
+            unregister_model(name, missing_ok=True)
+    assert list_models("_test*") == []
+
+
+def test_unregister_model_frees_the_name() -> None:
+    def tiny(**kw: object) -> nn.Module:
+        return ResNet(layers=(1,), widths=(4,), **kw)  # type: ignore[arg-type]
+
+    register_model(name="_test_again")(tiny)
+    assert unregister_model("_test_again") is tiny
+    assert "_test_again" not in list_models()
+    register_model(name="_test_again")(tiny)  # a re-run cell registers it again
+    assert unregister_model("_test_again") is tiny
+    assert unregister_model("_test_again", missing_ok=True) is None
+    with pytest.raises(ValueError, match="unknown model '_test_again'"):
+        unregister_model("_test_again")
+    with pytest.raises(ValueError, match="did you mean 'resnet40'"):
+        unregister_model("resnet04")
+    assert "resnet40" in list_models()
 
 
 def test_register_model_refuses_non_callables() -> None:

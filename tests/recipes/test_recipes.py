@@ -22,9 +22,9 @@ from resdepth.recipes import (
     list_schedules,
     register_optimizer,
     register_recipe,
+    unregister_optimizer,
+    unregister_recipe,
 )
-from resdepth.recipes.components import _OPTIMIZERS
-from resdepth.recipes.registry import _RECIPES
 
 
 def _model() -> nn.Module:
@@ -169,7 +169,8 @@ def test_register_a_custom_recipe() -> None:
         assert get_recipe("_test_short").epochs == 3
         assert get_recipe("_test_short").name == "_test_short"
     finally:
-        _RECIPES._entries.pop("_test_short", None)
+        unregister_recipe("_test_short", missing_ok=True)
+    assert "_test_short" not in list_recipes()
 
 
 def test_recipes_are_values_that_no_caller_can_change() -> None:
@@ -267,10 +268,53 @@ def test_components_are_registries_users_can_extend() -> None:
         recipe = get_recipe("as1", optimizer=name, optimizer_kwargs={"lr": 0.01, "alpha": 0.9})
         assert isinstance(recipe.build_optimizer(_model()), torch.optim.RMSprop)
     finally:
-        _OPTIMIZERS._entries.pop(name, None)
+        unregister_optimizer(name, missing_ok=True)
+    assert name not in list_optimizers()
+
+
+def test_every_component_kind_has_the_same_verbs() -> None:
+    from resdepth import recipes
+
+    def exponential(optimizer, length, gamma=0.9):  # noqa: ANN001, ANN202
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+
+    entries = {
+        "optimizer": torch.optim.RMSprop,
+        "schedule": exponential,
+        "augmentation": T.RandomInvert,
+        "mixing": T.MixUp,
+    }
+    for kind, entry in entries.items():
+        register = getattr(recipes, f"register_{kind}")
+        unregister = getattr(recipes, f"unregister_{kind}")
+        get = getattr(recipes, f"get_{kind}")
+        listed = getattr(recipes, "list_" + ("mixings" if kind == "mixing" else f"{kind}s"))
+        register("_test_entry", entry)
+        assert listed(["_test_*", "no-such-*"]) == ["_test_entry"]
+        got = get("_test_entry")
+        assert (got.build if kind == "schedule" else got) is entry
+        assert unregister("_test_entry") is got
+        assert listed("_test_*") == [] and unregister("_test_entry", missing_ok=True) is None
+        with pytest.raises(ValueError, match=f"unknown {kind} '_test_entry'"):
+            unregister("_test_entry")
+        register("_test_entry", entry)  # the name is free again
+        unregister("_test_entry")
+
+
+def test_unregister_recipe_and_list_several_patterns() -> None:
+    assert list_recipes(["as2", "fast*"]) == ["as2", "fast"]
+    register_recipe(get_recipe("as1", epochs=4), name="_test_again")
+    assert unregister_recipe("_test_again").epochs == 4
+    register_recipe(get_recipe("as1", epochs=5), name="_test_again")
+    assert get_recipe("_test_again").epochs == 5
+    assert unregister_recipe("_test_again").epochs == 5
+    assert unregister_recipe("_test_again", missing_ok=True) is None
+    with pytest.raises(ValueError, match="did you mean .*'as1'"):
+        unregister_recipe("as3")
+    assert "as1" in list_recipes()
 
 
 def test_the_monitorable_metrics_are_history_columns() -> None:
-    from resdepth.history import COLUMNS
+    from resdepth.training import COLUMNS
 
     assert set(METRICS) <= set(COLUMNS)

@@ -179,12 +179,43 @@ def test_hue_equals_torchvision(hue: float, seed: int, grey: bool) -> None:
 @pytest.mark.parametrize(
     "make", [lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), lambda: T.RandomEqualize(0.5)]
 )
-def test_index_groups_and_masks_agree(make, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    from resdepth.transforms import _select
-
+def test_index_groups_and_masks_agree(make) -> None:  # noqa: ANN001
     transform = make()
     x = images(32, 8, 8, torch.float32, seed=4)
     params = transform.generate_parameters(x.shape, generator=torch.Generator().manual_seed(2))
     grouped = transform(x, params=params)
-    monkeypatch.setattr(_select, "grouped_by_default", lambda x: False)
-    torch.testing.assert_close(transform(x, params=params), grouped, atol=1e-6, rtol=0)
+    with T.per_sample_strategy("masks"):
+        masked = transform(x, params=params)
+    torch.testing.assert_close(masked, grouped, atol=1e-6, rtol=0)
+
+
+def test_per_sample_strategy_is_checked_and_restored() -> None:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            self.names.add(str(func))
+            return func(*args, **(kwargs or {}))
+
+    def ops_of_a_call() -> set[str]:
+        transform = T.RandomEqualize(0.5)
+        x = images(8, 8, 8, torch.float32, seed=1)
+        params = transform.generate_parameters(x.shape, generator=torch.Generator().manual_seed(0))
+        with Ops() as ops:
+            transform(x, params=params)
+        return ops.names
+
+    assert "aten.index_copy_.default" in ops_of_a_call()  # a CPU groups by default
+    with pytest.raises(ValueError, match="strategy"), T.per_sample_strategy("rows"):
+        pass
+    with pytest.raises(RuntimeError, match="inside"), T.per_sample_strategy("masks"):
+        assert "aten.index_copy_.default" not in ops_of_a_call()
+        with T.per_sample_strategy("groups"):
+            assert "aten.index_copy_.default" in ops_of_a_call()
+        assert "aten.index_copy_.default" not in ops_of_a_call()
+        raise RuntimeError("inside")
+    assert "aten.index_copy_.default" in ops_of_a_call()

@@ -59,19 +59,14 @@ def test_compiled_apply_matches_eager() -> None:
     "make",
     [T.TrivialAugmentWide, T.AutoAugment, lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.1)],
 )
-def test_per_sample_choice_by_masks_has_no_graph_breaks(
-    make,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
-) -> None:
+def test_per_sample_choice_by_masks_has_no_graph_breaks(make) -> None:  # noqa: ANN001
     # Masks are the GPU path: static shapes, one graph.  (On a CPU the index groups
     # run eagerly, outside the graph, on purpose.)
-    from resdepth.transforms import _select
-
-    monkeypatch.setattr(_select, "grouped_by_default", lambda x: False)
     t = make()
     x = torch.rand(4, 3, 16, 16)
     params = t.generate_parameters(x.shape)
-    explanation = torch._dynamo.explain(t.apply_transform)(x, params)
+    with T.per_sample_strategy("masks"):
+        explanation = torch._dynamo.explain(t.apply_transform)(x, params)
     assert explanation.graph_break_count == 0, explanation.break_reasons
 
 

@@ -66,16 +66,14 @@ def test_affine_alone(interpolation: str) -> None:
     ],
 )
 @pytest.mark.parametrize("grouped", [True, False])
-def test_colour_erasing_and_policies(make, grouped: bool, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_colour_erasing_and_policies(make, grouped: bool) -> None:  # noqa: ANN001
     # Index groups (the CPU's way) and masks (the GPU's): neither reads a value back.
-    from resdepth.transforms import _select
-
-    monkeypatch.setattr(_select, "grouped_by_default", lambda x: grouped)
     transform = make()
     x = torch.rand(8, 3, 16, 16)
-    transform(x)
-    g = torch.Generator().manual_seed(0)
-    _assert_no_sync(lambda: transform(x, generator=g))
+    with T.per_sample_strategy("groups" if grouped else "masks"):
+        transform(x)
+        g = torch.Generator().manual_seed(0)
+        _assert_no_sync(lambda: transform(x, generator=g))
 
 
 @pytest.mark.parametrize("mode", ["batch", "sample"])

@@ -1,23 +1,13 @@
 """Data: CIFAR-10, its packaged sample and image folders as uint8 tensors, the device
 loader, safe pickles."""
 
-from .cifar import (
-    CIFAR10_URL,
-    DatasetNotFoundError,
-    is_cifar10_python,
-    load_cifar10,
-    read_cifar10_python,
-)
+from .cifar import CIFAR10_URL, is_cifar10_python, load_cifar10, read_cifar10_python
 from .folder import CIFAR10_CLASSES, MAX_PIXELS, list_splits, load_image_folder
-from .hidden import (
-    RestrictedUnpickler,
-    load_unlabeled,
-    load_unlabeled_pickle,
-    write_predictions_csv,
-)
 from .loader import DeviceLoader
+from .safe_pickle import RestrictedUnpickler
 from .sources import CIFAR10_SAMPLE, NAMED_DATASETS, Dataset, load_dataset
 from .synthetic import make_synthetic
+from .unlabeled import load_unlabeled, load_unlabeled_pickle, write_predictions_csv
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -26,7 +16,6 @@ __all__ = [
     "MAX_PIXELS",
     "NAMED_DATASETS",
     "Dataset",
-    "DatasetNotFoundError",
     "DeviceLoader",
     "RestrictedUnpickler",
     "is_cifar10_python",

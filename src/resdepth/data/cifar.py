@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .hidden import restricted_load
+from ..errors import DatasetNotFoundError
+from .safe_pickle import restricted_load
 
 __all__ = [
     "CIFAR10_ARCHIVE",
@@ -29,10 +30,6 @@ CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 _FOLDER = "cifar-10-batches-py"
 _MD5 = "c58f30108f718f92721af3b95e74349a"
 _BATCHES = {True: [f"data_batch_{i}" for i in range(1, 6)], False: ["test_batch"]}
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set is missing and could not be downloaded; the message says what to do."""
 
 
 def is_cifar10_python(path: str | os.PathLike[str]) -> bool:

@@ -90,9 +90,9 @@ class DeviceLoader:
                 f"labels must be a (N,) or (N, K) tensor with N={images.shape[0]}, "
                 f"got {getattr(labels, 'shape', labels)!r}"
             )
-        positive_int("batch_size", batch_size)
-        positive_int("world_size", world_size)
-        int_in_range("rank", rank, 0, world_size)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.world_size = positive_int("world_size", world_size)
+        self.rank = int_in_range("rank", rank, 0, world_size)
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
         if mixing is not None and not callable(mixing):
@@ -102,12 +102,9 @@ class DeviceLoader:
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
-        self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.transform = transform
-        self.rank = rank
-        self.world_size = world_size
         self.channels_last = channels_last
         self.mixing = mixing
         self.classes = tuple(classes) if classes is not None else None

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from .._validate import positive_int
-from .cifar import DatasetNotFoundError, is_cifar10_python, load_cifar10, read_cifar10_python
+from ..errors import DatasetNotFoundError
+from .cifar import is_cifar10_python, load_cifar10, read_cifar10_python
 from .folder import CIFAR10_CLASSES, list_splits, load_image_folder
 from .synthetic import make_synthetic
 

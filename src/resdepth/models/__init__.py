@@ -2,12 +2,7 @@
 
 from . import presets
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
-from .paper import (
-    PaperCheckpointError,
-    load_paper_checkpoint,
-    paper_model_config,
-    read_paper_state_dict,
-)
+from .paper import load_paper_checkpoint, paper_model_config, read_paper_state_dict
 from .preact import BLOCKS, PreActBasicBlock, PreActBottleneck, WideBasicBlock
 from .presets import (
     preact_resnet18,
@@ -18,7 +13,7 @@ from .presets import (
     wrn_16_8,
     wrn_28_10,
 )
-from .registry import get_model, get_model_builder, list_models, register_model
+from .registry import get_model, get_model_builder, list_models, register_model, unregister_model
 from .resnet import ResNet
 from .sizing import (
     WidthFit,
@@ -36,7 +31,6 @@ __all__ = [
     "Bottleneck",
     "LayerRow",
     "ModelSummary",
-    "PaperCheckpointError",
     "PreActBasicBlock",
     "PreActBottleneck",
     "Projection",
@@ -63,6 +57,7 @@ __all__ = [
     "resnet102",
     "resnet_num_parameters",
     "summary",
+    "unregister_model",
     "wrn_16_8",
     "wrn_28_10",
 ]

@@ -83,7 +83,37 @@ class ResidualBlock(nn.Module):
         raise NotImplementedError
 
 
-class BasicBlock(ResidualBlock):
+class _Block(ResidualBlock):
+    """What the built-in blocks share: their constructor's arguments, its checks, and
+    the shortcut; a subclass builds its main path in :meth:`_build`."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        kernel_size: int = 3,
+        skip_kernel_size: int = 1,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        odd_positive_int("kernel_size", kernel_size)
+        odd_positive_int("skip_kernel_size", skip_kernel_size)
+        self._build(in_channels, width, stride, kernel_size, norm_layer)
+        # Pre-activation blocks project their normalised input: a convolution alone.
+        shortcut_norm = None if self.preactivation else norm_layer
+        self.shortcut = self._shortcut(
+            in_channels, width * self.expansion, stride, skip_kernel_size, shortcut_norm
+        )
+
+    def _build(
+        self, in_channels: int, width: int, stride: int, kernel_size: int, norm_layer: NormLayer
+    ) -> None:
+        """Create the main path's layers (the arguments are checked)."""
+        raise NotImplementedError
+
+
+class BasicBlock(_Block):
     """Two ``kernel_size`` convolutions with norm and ReLU, plus the shortcut.
 
     Args:
@@ -102,24 +132,14 @@ class BasicBlock(ResidualBlock):
     expansion: ClassVar[int] = 1
     main_path_convs: ClassVar[int] = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        stride: int = 1,
-        kernel_size: int = 3,
-        skip_kernel_size: int = 1,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+    def _build(
+        self, in_channels: int, width: int, stride: int, kernel_size: int, norm_layer: NormLayer
     ) -> None:
-        super().__init__()
-        odd_positive_int("kernel_size", kernel_size)
-        odd_positive_int("skip_kernel_size", skip_kernel_size)
         pad = kernel_size // 2
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size, stride, pad, bias=False)
         self.bn1 = norm_layer(width)
         self.conv2 = nn.Conv2d(width, width, kernel_size, 1, pad, bias=False)
         self.bn2 = norm_layer(width)
-        self.shortcut = self._shortcut(in_channels, width, stride, skip_kernel_size, norm_layer)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -130,7 +150,7 @@ class BasicBlock(ResidualBlock):
         return self.bn2
 
 
-class Bottleneck(ResidualBlock):
+class Bottleneck(_Block):
     """1x1 reduce, ``kernel_size`` conv, 1x1 expand (x4), plus the shortcut.
 
     The stride sits on the middle convolution, as in torchvision's ResNet v1.5.
@@ -152,18 +172,9 @@ class Bottleneck(ResidualBlock):
     expansion: ClassVar[int] = 4
     main_path_convs: ClassVar[int] = 3
 
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        stride: int = 1,
-        kernel_size: int = 3,
-        skip_kernel_size: int = 1,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+    def _build(
+        self, in_channels: int, width: int, stride: int, kernel_size: int, norm_layer: NormLayer
     ) -> None:
-        super().__init__()
-        odd_positive_int("kernel_size", kernel_size)
-        odd_positive_int("skip_kernel_size", skip_kernel_size)
         out_channels = width * self.expansion
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.bn1 = norm_layer(width)
@@ -171,9 +182,6 @@ class Bottleneck(ResidualBlock):
         self.bn2 = norm_layer(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = norm_layer(out_channels)
-        self.shortcut = self._shortcut(
-            in_channels, out_channels, stride, skip_kernel_size, norm_layer
-        )
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import PaperCheckpointError
 from .blocks import BasicBlock
 from .registry import get_model, list_models
 from .resnet import ResNet
@@ -54,11 +55,6 @@ _STORAGES = {
     "LongStorage": torch.int64, "IntStorage": torch.int32, "ShortStorage": torch.int16,
     "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
 }  # fmt: skip
-
-
-class PaperCheckpointError(ValueError):
-    """A file that is not a model (or state dict) of the paper's code, or that asks to
-    load anything such a file does not hold; nothing in it was run."""
 
 
 class _Inert:

@@ -8,23 +8,18 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validate import odd_positive_int, probability
-from .blocks import BasicBlock, Bottleneck, NormLayer, Projection, ResidualBlock
+from .._validate import probability
+from .blocks import BasicBlock, Bottleneck, NormLayer, Projection, ResidualBlock, _Block
 
 __all__ = ["BLOCKS", "PreActBasicBlock", "PreActBottleneck", "WideBasicBlock"]
 
 
-class _PreAct(ResidualBlock):
+class _PreAct(_Block):
     """What pre-activation blocks share: the input's BN-ReLU feeds both the main path
     and a projection shortcut (an identity shortcut takes the input as it is)."""
 
     preactivation: ClassVar[bool] = True
     bn1: nn.Module
-
-    def _preact_shortcut(
-        self, in_channels: int, out_channels: int, stride: int, skip_kernel_size: int
-    ) -> None:
-        self.shortcut = self._shortcut(in_channels, out_channels, stride, skip_kernel_size, None)
 
     def _residual(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(normalised input, shortcut)``."""
@@ -36,14 +31,10 @@ class _PreAct(ResidualBlock):
 class PreActBasicBlock(_PreAct):
     """BN-ReLU-conv twice, plus the shortcut: the pre-activation BasicBlock.
 
+    It takes the arguments of :class:`BasicBlock` (its projection shortcut is a
+    convolution without norm), and ``dropout``.
+
     Args:
-        in_channels: channels of the block's input.
-        width: channels of both convolutions and of the output.
-        stride: stride of the first convolution and of the projection shortcut.
-        kernel_size: odd kernel size of the main-path convolutions.
-        skip_kernel_size: odd kernel size of the projection shortcut (a convolution
-            without norm).
-        norm_layer: callable building a norm layer for a channel count.
         dropout: dropout probability between the two convolutions.
 
     Shape:
@@ -61,15 +52,18 @@ class PreActBasicBlock(_PreAct):
         norm_layer: NormLayer = nn.BatchNorm2d,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        pad = odd_positive_int("kernel_size", kernel_size) // 2
-        odd_positive_int("skip_kernel_size", skip_kernel_size)
+        p = probability("dropout", dropout)
+        super().__init__(in_channels, width, stride, kernel_size, skip_kernel_size, norm_layer)
+        self.dropout = nn.Dropout(p)
+
+    def _build(
+        self, in_channels: int, width: int, stride: int, kernel_size: int, norm_layer: NormLayer
+    ) -> None:
+        pad = kernel_size // 2
         self.bn1 = norm_layer(in_channels)
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size, stride, pad, bias=False)
         self.bn2 = norm_layer(width)
-        self.dropout = nn.Dropout(probability("dropout", dropout))
         self.conv2 = nn.Conv2d(width, width, kernel_size, 1, pad, bias=False)
-        self._preact_shortcut(in_channels, width, stride, skip_kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
         out, shortcut = self._residual(x)
@@ -98,13 +92,8 @@ class PreActBottleneck(_PreAct):
     """BN-ReLU-conv three times (1x1 reduce, ``kernel_size``, 1x1 expand x4), plus the
     shortcut: the pre-activation Bottleneck.
 
-    Args:
-        in_channels: channels of the block's input.
-        width: channels of the inner convolutions; the output has ``4 * width``.
-        stride: stride of the middle convolution and of the projection shortcut.
-        kernel_size: odd kernel size of the middle convolution.
-        skip_kernel_size: odd kernel size of the projection shortcut.
-        norm_layer: callable building a norm layer for a channel count.
+    It takes the arguments of :class:`Bottleneck` (its projection shortcut is a
+    convolution without norm).
 
     Shape:
         - Input: :math:`(B, C_{in}, H, W)`
@@ -114,26 +103,15 @@ class PreActBottleneck(_PreAct):
     expansion: ClassVar[int] = 4
     main_path_convs: ClassVar[int] = 3
 
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        stride: int = 1,
-        kernel_size: int = 3,
-        skip_kernel_size: int = 1,
-        norm_layer: NormLayer = nn.BatchNorm2d,
+    def _build(
+        self, in_channels: int, width: int, stride: int, kernel_size: int, norm_layer: NormLayer
     ) -> None:
-        super().__init__()
-        pad = odd_positive_int("kernel_size", kernel_size) // 2
-        odd_positive_int("skip_kernel_size", skip_kernel_size)
-        out_channels = width * self.expansion
         self.bn1 = norm_layer(in_channels)
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.bn2 = norm_layer(width)
-        self.conv2 = nn.Conv2d(width, width, kernel_size, stride, pad, bias=False)
+        self.conv2 = nn.Conv2d(width, width, kernel_size, stride, kernel_size // 2, bias=False)
         self.bn3 = norm_layer(width)
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
-        self._preact_shortcut(in_channels, out_channels, stride, skip_kernel_size)
+        self.conv3 = nn.Conv2d(width, width * self.expansion, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         out, shortcut = self._residual(x)

@@ -7,9 +7,9 @@ from typing import Any, TypeVar, overload
 
 from torch import nn
 
-from .._registry import Registry
+from .._registry import Patterns, Registry, bare_or_called
 
-__all__ = ["register_model", "list_models", "get_model", "get_model_builder"]
+__all__ = ["register_model", "unregister_model", "list_models", "get_model", "get_model_builder"]
 
 ModelBuilder = Callable[..., nn.Module]
 B = TypeVar("B", bound=ModelBuilder)
@@ -46,18 +46,45 @@ def register_model(fn: B | None = None, *, name: str | None = None) -> B | Calla
         _MODELS.add(name if name is not None else builder.__name__, builder)
         return builder
 
-    if fn is not None:
-        return register(fn)
-    return register
+    return bare_or_called(fn, register)
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered models that match an fnmatch ``pattern``.
+def unregister_model(name: str, *, missing_ok: bool = False) -> ModelBuilder | None:
+    """Remove the model registered as ``name``, so that the name can be registered again
+    (a notebook cell that registers a model, run twice).
+
+    Args:
+        name: the registered name.
+        missing_ok: return ``None`` for a name that is not registered, instead of
+            raising.
+
+    Returns:
+        The builder that was registered, or ``None``.
+
+    Raises:
+        ValueError: for an unknown name (suggesting close matches), unless ``missing_ok``.
+
+    Examples:
+        >>> from resdepth.models import ResNet, list_models, register_model, unregister_model
+        >>> @register_model
+        ... def doc_net(**overrides):
+        ...     return ResNet(layers=(1,), widths=(8,), **overrides)
+        >>> unregister_model("doc_net") is doc_net, list_models("doc_*")
+        (True, [])
+    """
+    return _MODELS.remove(name, missing_ok)
+
+
+def list_models(pattern: Patterns = "*") -> list[str]:
+    """Sorted names of the registered models that match an fnmatch ``pattern``, or any
+    of a list of patterns.
 
     Examples:
         >>> from resdepth import list_models
         >>> list_models("resnet1*")
         ['resnet10', 'resnet102', 'resnet18']
+        >>> list_models(["wrn_*", "preact_*"])
+        ['preact_resnet18', 'wrn_16_8', 'wrn_28_10']
     """
     return _MODELS.names(pattern)
 

@@ -91,54 +91,48 @@ class ResNet(nn.Module):
         block_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        block = _check_block(block)
-        layers, widths = _check_stages(layers, widths)
-        positive_int("num_classes", num_classes)
+        self.block = _check_block(block)
+        self.layers, self.widths = _check_stages(layers, widths)
+        self.num_classes = positive_int("num_classes", num_classes)
         positive_int("in_channels", in_channels)
-        odd_positive_int("kernel_size", kernel_size)
-        odd_positive_int("skip_kernel_size", skip_kernel_size)
+        self.kernel_size = odd_positive_int("kernel_size", kernel_size)
+        self.skip_kernel_size = odd_positive_int("skip_kernel_size", skip_kernel_size)
         if norm_layer is None:
             norm_layer = nn.BatchNorm2d
         elif not callable(norm_layer):
             raise ValueError(f"norm_layer must be callable, got {norm_layer!r}")
-
-        self.block = block
-        self.layers = layers
-        self.widths = widths
-        self.num_classes = num_classes
-        self.kernel_size = kernel_size
-        self.skip_kernel_size = skip_kernel_size
-        self.stem_width = positive_int("stem_width", stem_width or widths[0])
+        self.stem_width = positive_int("stem_width", stem_width or self.widths[0])
         extra = dict(block_kwargs or {})
 
-        stem = self.stem_width
-        self.conv1 = nn.Conv2d(in_channels, stem, kernel_size, 1, kernel_size // 2, bias=False)
+        stem, pre = self.stem_width, self.block.preactivation
+        k = self.kernel_size
+        self.conv1 = nn.Conv2d(in_channels, stem, k, 1, k // 2, bias=False)
         # A pre-activation network normalises in each block, so its stem is the conv alone.
-        self.bn1: nn.Module = nn.Identity() if block.preactivation else norm_layer(stem)
+        self.bn1: nn.Module = nn.Identity() if pre else norm_layer(stem)
         channels = stem
-        self.stage_names: tuple[str, ...] = tuple(f"layer{i + 1}" for i in range(len(layers)))
-        for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
+        self.stage_names: tuple[str, ...] = tuple(f"layer{i + 1}" for i in range(len(self.layers)))
+        for i, (count, width) in enumerate(zip(self.layers, self.widths, strict=True)):
             stride = 1 if i == 0 else 2
             blocks = []
             for j in range(count):
                 blocks.append(
-                    block(  # type: ignore[call-arg]  # each subclass defines the arguments
+                    self.block(  # type: ignore[call-arg]  # each subclass defines the arguments
                         channels,
                         width,
                         stride if j == 0 else 1,
-                        kernel_size,
-                        skip_kernel_size,
+                        self.kernel_size,
+                        self.skip_kernel_size,
                         norm_layer,
                         **extra,
                     )
                 )
-                channels = width * block.expansion
+                channels = width * self.block.expansion
             self.add_module(self.stage_names[i], nn.Sequential(*blocks))
         self.num_features = channels
-        self.final_norm: nn.Module = norm_layer(channels) if block.preactivation else nn.Identity()
+        self.final_norm: nn.Module = norm_layer(channels) if pre else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
-        self.fc = nn.Linear(channels, num_classes)
+        self.fc = nn.Linear(channels, self.num_classes)
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .._validate import positive_int, positive_ints
+from .._validate import instance_of, positive_int, positive_ints
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
 from .preact import PreActBasicBlock, PreActBottleneck
 from .resnet import ResNet, _check_block, _check_stages
@@ -36,8 +36,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
         >>> count_parameters(nn.Linear(3, 2))
         8
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    instance_of("model", model, nn.Module, "an nn.Module")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -54,8 +53,7 @@ def depth(model: nn.Module) -> int:
         >>> depth(presets.resnet102()), depth(presets.wrn_28_10())
         (102, 28)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    instance_of("model", model, nn.Module, "an nn.Module")
     block = next((type(m) for m in model.modules() if isinstance(m, ResidualBlock)), None)
     with_shortcuts = block is not None and block.depth_counts_shortcuts
     with_head = block is None or block.depth_counts_head
@@ -80,8 +78,7 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int
         >>> round(count_macs(presets.resnet40()) / 1e6)
         347
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    instance_of("model", model, nn.Module, "an nn.Module")
     input_size = positive_ints("input_size", input_size)
     # A shapes-only twin on the meta device: no memory, no arithmetic, model untouched.
     twin = copy.deepcopy(model).to("meta").eval()

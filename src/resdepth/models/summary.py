@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._validate import positive_ints
+from .._validate import instance_of, positive_ints
 
 __all__ = ["LayerRow", "ModelSummary", "summary"]
 
@@ -96,8 +96,7 @@ def summary(
         >>> len(s.rows), s.rows[0].name, s.total_parameters
         (106, 'Conv2d-1', 4994730)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    instance_of("model", model, nn.Module, "an nn.Module")
     input_size = positive_ints("input_size", input_size)
     if device is None:
         first = next(model.parameters(), None)

@@ -5,13 +5,18 @@ Registered: ``as1`` (SGD + cosine), ``as1-linear`` (SGD + true linear decay),
 310 epochs), and ours, unmeasured: ``fast`` and ``cifar-strong`` (TrivialAugmentWide +
 RandomErasing + label smoothing).  The optimizers, schedules,
 augmentations and mixings a recipe names are registries of their own, so a recipe
-can name a component you add.
+can name a component you add; each kind has ``register_X``, ``unregister_X``,
+``list_X`` and ``get_X``, as the recipes and the models do.
 """
 
 from .components import (
     Schedule,
     ScheduleLength,
     WarmupLinearDecay,
+    get_augmentation,
+    get_mixing,
+    get_optimizer,
+    get_schedule,
     list_augmentations,
     list_mixings,
     list_optimizers,
@@ -20,9 +25,13 @@ from .components import (
     register_mixing,
     register_optimizer,
     register_schedule,
+    unregister_augmentation,
+    unregister_mixing,
+    unregister_optimizer,
+    unregister_schedule,
 )
 from .recipe import METRICS, Recipe, TransformSpec
-from .registry import get_recipe, list_recipes, register_recipe
+from .registry import get_recipe, list_recipes, register_recipe, unregister_recipe
 
 __all__ = [
     "METRICS",
@@ -31,7 +40,11 @@ __all__ = [
     "ScheduleLength",
     "TransformSpec",
     "WarmupLinearDecay",
+    "get_augmentation",
+    "get_mixing",
+    "get_optimizer",
     "get_recipe",
+    "get_schedule",
     "list_augmentations",
     "list_mixings",
     "list_optimizers",
@@ -42,4 +55,9 @@ __all__ = [
     "register_optimizer",
     "register_recipe",
     "register_schedule",
+    "unregister_augmentation",
+    "unregister_mixing",
+    "unregister_optimizer",
+    "unregister_recipe",
+    "unregister_schedule",
 ]

@@ -18,7 +18,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from .. import transforms as T
-from .._registry import Registry
+from .._registry import Patterns, Registry
 from ..transforms import BatchTransform, CutMix, MixUp
 
 __all__ = [
@@ -38,6 +38,10 @@ __all__ = [
     "register_mixing",
     "register_optimizer",
     "register_schedule",
+    "unregister_augmentation",
+    "unregister_mixing",
+    "unregister_optimizer",
+    "unregister_schedule",
 ]
 
 
@@ -154,6 +158,32 @@ def register_mixing(name: str, mixing: type[CutMix | MixUp]) -> None:
     _MIXINGS.add(name, mixing)
 
 
+def unregister_optimizer(
+    name: str, *, missing_ok: bool = False
+) -> type[torch.optim.Optimizer] | None:
+    """Remove the optimizer registered as ``name`` and return it (see
+    :func:`~resdepth.recipes.unregister_recipe` for ``missing_ok``)."""
+    return _OPTIMIZERS.remove(name, missing_ok)
+
+
+def unregister_schedule(name: str, *, missing_ok: bool = False) -> Schedule | None:
+    """Remove the schedule registered as ``name`` and return it (see
+    :func:`~resdepth.recipes.unregister_recipe` for ``missing_ok``)."""
+    return _SCHEDULES.remove(name, missing_ok)
+
+
+def unregister_augmentation(name: str, *, missing_ok: bool = False) -> type[BatchTransform] | None:
+    """Remove the transform class registered as ``name`` and return it (see
+    :func:`~resdepth.recipes.unregister_recipe` for ``missing_ok``)."""
+    return _AUGMENTATIONS.remove(name, missing_ok)
+
+
+def unregister_mixing(name: str, *, missing_ok: bool = False) -> type[CutMix | MixUp] | None:
+    """Remove the mixing class registered as ``name`` and return it (see
+    :func:`~resdepth.recipes.unregister_recipe` for ``missing_ok``)."""
+    return _MIXINGS.remove(name, missing_ok)
+
+
 def get_optimizer(name: str) -> type[torch.optim.Optimizer]:
     """The optimizer class registered as ``name``."""
     return _OPTIMIZERS.get(name)
@@ -174,19 +204,24 @@ def get_mixing(name: str) -> type[CutMix | MixUp]:
     return _MIXINGS.get(name)
 
 
-def list_optimizers(pattern: str = "*") -> list[str]:
+def list_optimizers(pattern: Patterns = "*") -> list[str]:
+    """Sorted names of the registered optimizers that match ``pattern`` (one fnmatch
+    pattern or a list of them)."""
     return _OPTIMIZERS.names(pattern)
 
 
-def list_schedules(pattern: str = "*") -> list[str]:
+def list_schedules(pattern: Patterns = "*") -> list[str]:
+    """Sorted names of the registered schedules that match ``pattern``."""
     return _SCHEDULES.names(pattern)
 
 
-def list_augmentations(pattern: str = "*") -> list[str]:
+def list_augmentations(pattern: Patterns = "*") -> list[str]:
+    """Sorted names of the registered augmentations that match ``pattern``."""
     return _AUGMENTATIONS.names(pattern)
 
 
-def list_mixings(pattern: str = "*") -> list[str]:
+def list_mixings(pattern: Patterns = "*") -> list[str]:
+    """Sorted names of the registered mixings that match ``pattern``."""
     return _MIXINGS.names(pattern)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -13,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validate import choice, positive_int
+from .._validate import choice, float_in_range, non_empty_string, positive_float, positive_int
 from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
 from .components import (
     ScheduleLength,
@@ -146,27 +144,17 @@ class Recipe:
 
     # ------------------------------------------------------------------ validation
     def _check_numbers(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        non_empty_string("name", self.name)
         for name in ("epochs", "batch_size", "test_batch_size"):
             positive_int(name, getattr(self, name))
-        smoothing = self.label_smoothing
-        if (
-            isinstance(smoothing, bool)
-            or not isinstance(smoothing, numbers.Real)
-            or not (0.0 <= float(smoothing) < 1.0)
-        ):
-            raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
-        if len(self.mean) != len(self.std) or not self.mean:
+        float_in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, include_high=False)
+        try:  # the checks of the Normalize it builds
+            self.build_eval_transform()
+        except (ValueError, TypeError) as err:
             raise ValueError(
-                f"mean and std must have one entry per channel, got {self.mean} and {self.std}"
-            )
-        if not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in self.mean) or not all(
-            isinstance(v, numbers.Real) and math.isfinite(v) and v > 0 for v in self.std
-        ):
-            raise ValueError(
-                f"mean must be finite and std finite and positive, got {self.mean} and {self.std}"
-            )
+                f"recipe {self.name!r}: mean must be finite and std finite and positive, one "
+                f"of each per channel, got {self.mean} and {self.std} ({err})"
+            ) from None
 
     def _check_kwargs(self, field_name: str, kwargs: Mapping[str, Any], fn: Any, skip: int,
                       what: str, reserved: tuple[str, ...] = ()) -> None:  # fmt: skip
@@ -184,15 +172,13 @@ class Recipe:
     def _check_optimizer(self) -> None:
         cls = get_optimizer(self.optimizer)
         lr = self.optimizer_kwargs.get("lr")
-        if (
-            isinstance(lr, bool)
-            or not isinstance(lr, numbers.Real)
-            or not (math.isfinite(lr) and float(lr) > 0)
-        ):
+        try:
+            positive_float("lr", lr)
+        except ValueError:
             raise ValueError(
                 f"recipe {self.name!r}: optimizer_kwargs must hold a finite, positive lr, "
                 f"got {lr!r}"
-            )
+            ) from None
         self._check_kwargs("optimizer_kwargs", self.optimizer_kwargs, cls, 1,
                            f"{self.optimizer} ({cls.__module__}.{cls.__name__})")  # fmt: skip
         try:  # values: the optimizer's own checks, on a throw-away parameter

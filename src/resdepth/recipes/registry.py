@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._registry import Registry
+from .._registry import Patterns, Registry, bare_or_called
 from .recipe import Recipe
 
-__all__ = ["register_recipe", "list_recipes", "get_recipe"]
+__all__ = ["register_recipe", "unregister_recipe", "list_recipes", "get_recipe"]
 
 _RECIPES: Registry[Recipe] = Registry("recipe")
 
@@ -36,18 +36,38 @@ def register_recipe(recipe: Recipe | None = None, *, name: str | None = None) ->
         _RECIPES.add(key, built)
         return obj
 
-    if recipe is not None:
-        return add(recipe)
-    return add
+    return bare_or_called(recipe, add)
 
 
-def list_recipes(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered recipes that match an fnmatch ``pattern``.
+def unregister_recipe(name: str, *, missing_ok: bool = False) -> Recipe | None:
+    """Take the recipe registered as ``name`` out of the registry and return it, so that a
+    recipe of that name can be registered again.
+
+    An unknown name raises a ``ValueError`` that suggests close matches, or, with
+    ``missing_ok=True``, returns ``None``, as :func:`resdepth.models.unregister_model`
+    does.
+
+    Examples:
+        >>> from resdepth.recipes import get_recipe, register_recipe, unregister_recipe
+        >>> _ = register_recipe(get_recipe("as1", epochs=5), name="doc-short")
+        >>> unregister_recipe("doc-short").epochs
+        5
+        >>> unregister_recipe("doc-short", missing_ok=True) is None
+        True
+    """
+    return _RECIPES.remove(name, missing_ok)
+
+
+def list_recipes(pattern: Patterns = "*") -> list[str]:
+    """Sorted names of the registered recipes that match an fnmatch ``pattern``, or any
+    of a list of patterns.
 
     Examples:
         >>> from resdepth.recipes import list_recipes
         >>> list_recipes("as*")
         ['as1', 'as1-linear', 'as2']
+        >>> list_recipes(["as2", "fast"])
+        ['as2', 'fast']
     """
     return _RECIPES.names(pattern)
 

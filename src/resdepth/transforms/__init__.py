@@ -7,6 +7,7 @@ can be replayed exactly.
 
 from .._protocols import BatchMixing, ImageTransform
 from ._base import BatchTransform, Params
+from ._select import per_sample_strategy
 from ._warp import affine_matrix
 from .color import (
     ColorJitter,
@@ -19,9 +20,9 @@ from .color import (
     RandomSolarize,
 )
 from .compose import Compose
+from .conversion import CIFAR10_MEAN, CIFAR10_STD, Normalize, ToFloat
 from .erasing import Cutout, RandomErasing
 from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip
-from .intensity import CIFAR10_MEAN, CIFAR10_STD, Normalize, ToFloat
 from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
 from .policies import AutoAugment, RandAugment, TrivialAugmentWide, apply_operations
 
@@ -55,6 +56,7 @@ __all__ = [
     "TrivialAugmentWide",
     "affine_matrix",
     "apply_operations",
+    "per_sample_strategy",
     "sample_beta",
     "to_soft_targets",
 ]

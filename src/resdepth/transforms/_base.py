@@ -8,14 +8,20 @@ images' device: drawing them needs no host-device synchronisation.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from .._validate import finite_float, image_batch
+from .._validate import (
+    finite_float,
+    image_batch,
+    instance_of,
+    is_real,
+    non_negative_float,
+    probability,
+)
 
 __all__ = ["BatchTransform", "Params"]
 
@@ -25,8 +31,7 @@ Params = dict[str, Tensor]
 def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
     if generator is None:
         return
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    instance_of("generator", generator, torch.Generator, "a torch.Generator")
     if generator.device.type != device.type:
         raise ValueError(
             f"generator is on {generator.device} but the images are on {device}; "
@@ -42,12 +47,11 @@ def check_range(
     minimum: float | None = None,
 ) -> tuple[float, float]:
     """A number ``v`` means ``(-v, v)`` when ``symmetric``; a pair is taken as is."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if is_real(value):
         if not symmetric:
             raise ValueError(f"{name} must be a (min, max) pair, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{name} must be non-negative when given as one number, got {value}")
-        low, high = -float(value), float(value)
+        high = non_negative_float(name, value)
+        low = -high
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
         low, high = (finite_float(name, v) for v in value)
     else:
@@ -66,14 +70,57 @@ def memory_format_of(x: Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def uniform(
-    shape: Sequence[int],
-    low: float,
-    high: float,
-    device: torch.device | str,
-    generator: torch.Generator | None,
-) -> Tensor:
-    return torch.rand(tuple(shape), device=device, generator=generator) * (high - low) + low
+class Draw:
+    """The batch a transform draws parameters for, and the draws it makes: every
+    tensor is made on ``device`` from ``generator`` (``None``: PyTorch's default).
+
+    Args:
+        shape: the batch's ``(B, C, H, W)``.
+        device: where the parameters are made.
+        generator: the random stream they are drawn from.
+    """
+
+    def __init__(
+        self,
+        shape: torch.Size | Sequence[int],
+        device: torch.device | str,
+        generator: torch.Generator | None,
+    ) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.device = torch.device(device)
+        self.generator = generator
+
+    @property
+    def batch(self) -> int:
+        return self.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.shape[-2]
+
+    @property
+    def width(self) -> int:
+        return self.shape[-1]
+
+    def rand(self, *size: int) -> Tensor:
+        """Uniform in [0, 1), of shape ``size``."""
+        return torch.rand(size, device=self.device, generator=self.generator)
+
+    def uniform(self, low: float, high: float) -> Tensor:
+        """Uniform in [low, high), one per sample."""
+        return self.rand(self.batch) * (high - low) + low
+
+    def randn(self, *size: int) -> Tensor:
+        """Standard normal, of shape ``size``."""
+        return torch.randn(size, device=self.device, generator=self.generator)
+
+    def randint(self, high: int, *size: int) -> Tensor:
+        """Integers in ``[0, high)``, of shape ``size``."""
+        return torch.randint(high, size, device=self.device, generator=self.generator)
+
+    def randperm(self, n: int) -> Tensor:
+        """A random permutation of ``0 .. n - 1``."""
+        return torch.randperm(n, device=self.device, generator=self.generator)
 
 
 _C = TypeVar("_C", bound="CompilableApply")
@@ -119,6 +166,11 @@ class BatchTransform(CompilableApply, nn.Module):
         generator: torch.Generator | None = None,
     ) -> Params:
         """Draw the random parameters for a batch of ``shape`` ``(B, C, H, W)``."""
+        return self._draw(Draw(shape, device, generator))
+
+    def _draw(self, d: Draw) -> Params:
+        """What :meth:`generate_parameters` returns (nothing, by default): the built-in
+        transforms draw here."""
         return {}
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
@@ -156,3 +208,20 @@ class BatchTransform(CompilableApply, nn.Module):
             params = self.generate_parameters(x.shape, x.device, generator)
         out: Tensor = self._apply_fn()(x, params)
         return out
+
+
+class WithProbability(BatchTransform):
+    """A transform that each sample undergoes with probability ``p``, decided per sample;
+    the decisions are the parameter :attr:`decision_key`."""
+
+    decision_key = "apply"
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = probability("p", p)
+
+    def _draw(self, d: Draw) -> Params:
+        return {self.decision_key: d.rand(d.batch) < self.p}
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -43,31 +43,43 @@ def no_magnitude(bins: int, height: int, width: int, device: torch.device) -> No
     return None
 
 
-_COLOUR: Space = {
-    "Brightness": (_linspace(0.9), True),
-    "Color": (_linspace(0.9), True),
-    "Contrast": (_linspace(0.9), True),
-    "Sharpness": (_linspace(0.9), True),
-    "Posterize": (_posterize(4), False),
-    "Solarize": (_solarize, False),
-    "AutoContrast": (no_magnitude, False),
-    "Equalize": (no_magnitude, False),
-}
+def _image_fraction(fraction: float, axis: int) -> _Magnitudes:
+    """Up to ``fraction`` of the image's width (``axis`` 0) or height (``axis`` 1)."""
+    return lambda bins, height, width, device: torch.linspace(
+        0.0, fraction * (width, height)[axis], bins, device=device
+    )
+
+
+def _operations(
+    shear: float, translate: tuple[_Magnitudes, _Magnitudes], rotate: float, blend: float,
+    posterize: float,
+) -> Space:  # fmt: skip
+    """The operations every policy has, in torchvision's order, with the largest shear,
+    rotation (degrees) and blend factor, the translations' bins, and the bits
+    posterize takes away at its last bin."""
+    return {
+        "ShearX": (_linspace(shear), True),
+        "ShearY": (_linspace(shear), True),
+        "TranslateX": (translate[0], True),
+        "TranslateY": (translate[1], True),
+        "Rotate": (_linspace(rotate), True),
+        **{
+            name: (_linspace(blend), True)
+            for name in ("Brightness", "Color", "Contrast", "Sharpness")
+        },
+        "Posterize": (_posterize(posterize), False),
+        "Solarize": (_solarize, False),
+        "AutoContrast": (no_magnitude, False),
+        "Equalize": (no_magnitude, False),
+    }
+
+
 #: AutoAugment's and RandAugment's operations (torchvision's), TrivialAugmentWide's.
+# torchvision's translation reaches 150/331 of the image (AutoAugment's ImageNet rule).
 AUTO_AUGMENT_SPACE: Space = {
-    "ShearX": (_linspace(0.3), True),
-    "ShearY": (_linspace(0.3), True),
-    # torchvision's translation reaches 150/331 of the image (AutoAugment's ImageNet rule).
-    "TranslateX": (
-        lambda bins, h, w, device: torch.linspace(0.0, 150 / 331 * w, bins, device=device),
-        True,
-    ),  # fmt: skip
-    "TranslateY": (
-        lambda bins, h, w, device: torch.linspace(0.0, 150 / 331 * h, bins, device=device),
-        True,
-    ),  # fmt: skip
-    "Rotate": (_linspace(30.0), True),
-    **_COLOUR,
+    **_operations(
+        0.3, (_image_fraction(150 / 331, 0), _image_fraction(150 / 331, 1)), 30.0, 0.9, 4
+    ),
     "Invert": (no_magnitude, False),
 }
 RAND_AUGMENT_SPACE: Space = {
@@ -76,19 +88,7 @@ RAND_AUGMENT_SPACE: Space = {
 }
 TRIVIAL_AUGMENT_SPACE: Space = {
     "Identity": (no_magnitude, False),
-    "ShearX": (_linspace(0.99), True),
-    "ShearY": (_linspace(0.99), True),
-    "TranslateX": (_linspace(32.0), True),
-    "TranslateY": (_linspace(32.0), True),
-    "Rotate": (_linspace(135.0), True),
-    "Brightness": (_linspace(0.99), True),
-    "Color": (_linspace(0.99), True),
-    "Contrast": (_linspace(0.99), True),
-    "Sharpness": (_linspace(0.99), True),
-    "Posterize": (_posterize(6), False),
-    "Solarize": (_solarize, False),
-    "AutoContrast": (no_magnitude, False),
-    "Equalize": (no_magnitude, False),
+    **_operations(0.99, (_linspace(32.0), _linspace(32.0)), 135.0, 0.99, 6),
 }
 
 #: AutoAugment's CIFAR-10 sub-policies: two (operation, probability, magnitude bin).

@@ -10,16 +10,25 @@ branches[choice[i]](x)[i]``.  Two ways give the same result:
 * by masks (GPUs): each branch runs once on the whole
   batch and ``torch.where`` keeps each sample's own result.  The work grows with the
   number of branches, but nothing waits for the device and shapes stay static.
+
+:func:`per_sample_strategy` chooses one of the two for every transform.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
 
-__all__ = ["Branch", "choose_per_sample", "take"]
+from .._validate import choice
+
+__all__ = ["Branch", "choose_per_sample", "per_sample_strategy", "take"]
+
+# What :func:`per_sample_strategy` takes.
+_STRATEGIES = ("auto", "groups", "masks")
+_strategy = "auto"
 
 #: ``branch(images, rows)``: the operation on ``images``, which are the batch's rows
 #: ``rows`` (an index tensor), or the whole batch when ``rows`` is None.
@@ -31,8 +40,52 @@ def take(values: Tensor, rows: Tensor | None) -> Tensor:
     return values if rows is None else values.index_select(0, rows)
 
 
-def grouped_by_default(x: Tensor) -> bool:
-    return x.device.type == "cpu"
+@contextmanager
+def per_sample_strategy(strategy: str) -> Iterator[None]:
+    """Choose how every transform with a choice per sample applies it, inside a
+    ``with`` block.
+
+    The colour transforms, :class:`RandomErasing` and the augmentation policies run
+    each operation once and keep, for each sample, the result of its own choice.
+    ``"groups"`` gathers the samples of each choice (``index_select``), which is the
+    least work but needs the group sizes on the host: a graph break under
+    ``torch.compile``, a synchronisation on a GPU.  ``"masks"`` runs each operation
+    on the whole batch and selects with ``torch.where``: more work, but static
+    shapes, one graph under ``torch.compile`` and nothing that waits for the device.
+    ``"auto"`` (the default) takes groups on a CPU and masks elsewhere.  Both give
+    the same results up to float rounding.
+
+    The setting is the process's, not a thread's, and is restored when the block
+    ends.
+
+    Args:
+        strategy: ``"auto"``, ``"groups"`` or ``"masks"``.
+
+    Raises:
+        ValueError: for any other strategy.
+
+    Examples:
+        >>> import torch
+        >>> from resdepth.transforms import TrivialAugmentWide, per_sample_strategy
+        >>> augment = TrivialAugmentWide()
+        >>> x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+        >>> params = augment.generate_parameters(x.shape)
+        >>> with per_sample_strategy("masks"):
+        ...     masked = augment(x, params=params)
+        >>> bool((masked.int() - augment(x, params=params).int()).abs().max() <= 1)
+        True
+    """
+    global _strategy
+    previous, _strategy = _strategy, choice("strategy", strategy, _STRATEGIES)
+    try:
+        yield
+    finally:
+        _strategy = previous
+
+
+def _grouped(x: Tensor) -> bool:
+    """Whether the strategy in force takes index groups for ``x``."""
+    return x.device.type == "cpu" if _strategy == "auto" else _strategy == "groups"
 
 
 @torch.compiler.disable  # type: ignore[untyped-decorator]  # data-dependent sizes: run eagerly
@@ -66,10 +119,11 @@ def choose_per_sample(
     """``out[i] = branches[choice[i]](x)[i]``; a ``None`` branch leaves its samples.
 
     ``grouped`` picks index groups or masks (see the module's notes); by default
-    groups on a CPU, masks elsewhere.  Under ``torch.compile`` the groups run eagerly
-    (a graph break): on a CPU that is still faster than compiled masks.
+    :func:`per_sample_strategy` does: groups on a CPU, masks elsewhere.  Under
+    ``torch.compile`` the groups run eagerly (a graph break): on a CPU that is still
+    faster than compiled masks.
     """
     if grouped is None:
-        grouped = grouped_by_default(x)
+        grouped = _grouped(x)
     choice = choice.to(x.device)
     return (_by_groups if grouped else _by_masks)(x, choice, branches)

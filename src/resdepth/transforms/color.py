@@ -10,14 +10,14 @@ parameters (tested per operation).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from .._validate import finite_float, int_in_range, probability
+from .._validate import finite_float, int_in_range, non_negative_float, probability
 from . import _color as C
-from ._base import BatchTransform, Params, uniform
+from ._base import BatchTransform, Draw, Params, WithProbability, check_range
 from ._select import Branch, choose_per_sample, take
 
 __all__ = [
@@ -32,33 +32,33 @@ __all__ = [
 ]
 
 
-class _Masked(BatchTransform):
-    """A colour operation applied to each sample with probability ``p``."""
+class _Masked(WithProbability):
+    """A colour operation applied to each sample with probability ``p``: a subclass sets
+    :attr:`_operation`, or overrides :meth:`_operate` for one with an argument and
+    names that argument in :attr:`_shown`."""
 
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = probability("p", p)
-
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        return {"apply": torch.rand(shape[0], device=device, generator=generator) < self.p}
+    _operation: Callable[[Tensor], Tensor]
+    _shown: tuple[str, ...] = ()
 
     def _operate(self, x: Tensor, scale: float) -> Tensor:
         """The operation on ``x`` in [0, 1]; ``scale`` is the input's (255 for uint8)."""
-        raise NotImplementedError
+        return self._operation(x)
+
+    @staticmethod
+    def _per_sample(x: Tensor, value: float) -> Tensor:
+        """``value`` for each sample of ``x``."""
+        return torch.full((x.shape[0],), value, device=x.device)
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         scale = C.unit_scale(x)
         operate: Branch = lambda images, rows: self._operate(images, scale)  # noqa: E731
-        out = choose_per_sample(C.to_unit(x), params["apply"].long(), [None, operate])
+        out = choose_per_sample(C.to_unit(x), params[self.decision_key].long(), [None, operate])
         return C.from_unit(out, x)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return ", ".join(
+            [*(f"{name}={getattr(self, name)}" for name in self._shown), f"p={self.p}"]
+        )
 
 
 class RandomGrayscale(_Masked):
@@ -82,79 +82,59 @@ class RandomGrayscale(_Masked):
 class RandomInvert(_Masked):
     """Invert each sample's values with probability ``p``."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
-
-    def _operate(self, x: Tensor, scale: float) -> Tensor:
-        return C.invert(x)
+    _operation = staticmethod(C.invert)
 
 
 class RandomAutocontrast(_Masked):
     """Stretch each channel to the full range with probability ``p``."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
-
-    def _operate(self, x: Tensor, scale: float) -> Tensor:
-        return C.autocontrast(x)
+    _operation = staticmethod(C.autocontrast)
 
 
 class RandomEqualize(_Masked):
     """Equalise each channel's histogram (on 8-bit values) with probability ``p``."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
-
-    def _operate(self, x: Tensor, scale: float) -> Tensor:
-        return C.equalize(x)
+    _operation = staticmethod(C.equalize)
 
 
 class RandomSolarize(_Masked):
     """Invert the values at or above ``threshold`` (in the input's units: 0..255 for
     uint8, 0..1 for floats) with probability ``p``."""
 
+    _shown = ("threshold",)
+
     def __init__(self, threshold: float, p: float = 0.5) -> None:
         super().__init__(p)
         self.threshold = finite_float("threshold", threshold)
 
     def _operate(self, x: Tensor, scale: float) -> Tensor:
-        threshold = torch.full((x.shape[0],), self.threshold / scale, device=x.device)
-        return C.solarize(x, threshold)
-
-    def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, p={self.p}"
+        return C.solarize(x, self._per_sample(x, self.threshold / scale))
 
 
 class RandomPosterize(_Masked):
     """Keep the top ``bits`` bits of each 8-bit value with probability ``p``."""
+
+    _shown = ("bits",)
 
     def __init__(self, bits: int, p: float = 0.5) -> None:
         super().__init__(p)
         self.bits = int_in_range("bits", bits, 0, 9)
 
     def _operate(self, x: Tensor, scale: float) -> Tensor:
-        bits = torch.full((x.shape[0],), float(self.bits), device=x.device)
-        return C.posterize(x, bits)
-
-    def extra_repr(self) -> str:
-        return f"bits={self.bits}, p={self.p}"
+        return C.posterize(x, self._per_sample(x, float(self.bits)))
 
 
 class RandomSharpness(_Masked):
     """Sharpen (factor above 1) or blur (below 1) each sample with probability ``p``."""
 
+    _shown = ("sharpness_factor",)
+
     def __init__(self, sharpness_factor: float, p: float = 0.5) -> None:
         super().__init__(p)
-        self.sharpness_factor = finite_float("sharpness_factor", sharpness_factor)
-        if self.sharpness_factor < 0:
-            raise ValueError(f"sharpness_factor must be non-negative, got {sharpness_factor}")
+        self.sharpness_factor = non_negative_float("sharpness_factor", sharpness_factor)
 
     def _operate(self, x: Tensor, scale: float) -> Tensor:
-        factor = torch.full((x.shape[0],), self.sharpness_factor, device=x.device)
-        return C.adjust_sharpness(x, factor)
-
-    def extra_repr(self) -> str:
-        return f"sharpness_factor={self.sharpness_factor}, p={self.p}"
+        return C.adjust_sharpness(x, self._per_sample(x, self.sharpness_factor))
 
 
 def _factor_range(
@@ -164,16 +144,13 @@ def _factor_range(
     if value is None or (not isinstance(value, Sequence) and value == 0):
         return None
     if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be a number or a (min, max) pair, got {value!r}")
-        low, high = (finite_float(name, v) for v in value)
+        low, high = check_range(name, value, symmetric=False)
     else:
-        v = finite_float(name, value)
-        if v < 0:
-            raise ValueError(f"{name} must be non-negative, got {value!r}")
+        v = non_negative_float(name, value)
         low, high = (max(0.0, centre - v) if centre else -v), centre + v
-    if not (-bound <= low <= high <= bound) or (centre and low < 0):
-        raise ValueError(f"{name} must give a range within its bounds, got {value!r}")
+    if not (-bound <= low and high <= bound) or (centre and low < 0):
+        allowed = f"[{-bound:g}, {bound:g}]" if math.isfinite(bound) else "[0, inf)"
+        raise ValueError(f"{name} must give a range within {allowed}, got {value!r}")
     return low, high
 
 
@@ -228,22 +205,16 @@ class ColorJitter(BatchTransform):
     def _ranges(self) -> list[tuple[float, float] | None]:
         return [self.brightness, self.contrast, self.saturation, self.hue]
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch = shape[0]
+    def _draw(self, d: Draw) -> Params:
         neutral = (1.0, 1.0, 1.0, 0.0)
         factors = []
         for spread, rest in zip(self._ranges(), neutral, strict=True):
             if spread is None:
-                factors.append(torch.full((batch,), rest, device=device))
+                factors.append(torch.full((d.batch,), rest, device=d.device))
             else:
-                factors.append(uniform((batch,), *spread, device, generator))
-        order = torch.rand(batch, 4, device=device, generator=generator).argsort(dim=1)
-        jitter = torch.rand(batch, device=device, generator=generator) < self.p
+                factors.append(d.uniform(*spread))
+        order = d.rand(d.batch, 4).argsort(dim=1)
+        jitter = d.rand(d.batch) < self.p
         return {"factors": torch.stack(factors, dim=1), "order": order, "apply": jitter}
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:

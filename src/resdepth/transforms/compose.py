@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from ._base import BatchTransform, Params
+from .._validate import instance_of
+from ._base import BatchTransform, Draw, Params
 from ._warp import fused_warp
 
 __all__ = ["Compose"]
@@ -53,8 +53,7 @@ class Compose(BatchTransform):
         self.fuse = bool(fuse)
         steps = list(transforms)
         for i, t in enumerate(steps):
-            if not isinstance(t, BatchTransform):
-                raise TypeError(f"transforms[{i}] must be a BatchTransform, got {type(t).__name__}")
+            instance_of(f"transforms[{i}]", t, BatchTransform)
         self.transforms = nn.ModuleList(steps)
 
     def __iter__(self) -> Iterator[BatchTransform]:
@@ -68,17 +67,12 @@ class Compose(BatchTransform):
             height, width = t.output_size(height, width)
         return height, width
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch, channels, height, width = shape
+    def _draw(self, d: Draw) -> Params:
+        batch, channels, height, width = d.shape
         params: dict[str, Tensor] = {}
         for i, t in enumerate(self):
             for key, value in t.generate_parameters(
-                (batch, channels, height, width), device, generator
+                (batch, channels, height, width), d.device, d.generator
             ).items():
                 params[f"{i}.{key}"] = value
             height, width = t.output_size(height, width)

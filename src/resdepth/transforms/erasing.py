@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._validate import finite_float, positive_int, probability
-from ._base import BatchTransform, Params, check_range, memory_format_of
+from .._validate import finite_float, float_in_range, positive_float, positive_int, probability
+from ._base import BatchTransform, Draw, Params, check_range, memory_format_of
 
 __all__ = ["Cutout", "RandomErasing"]
 
@@ -75,10 +75,8 @@ class RandomErasing(BatchTransform):
         self.p = probability("p", p)
         self.scale = check_range("scale", scale, symmetric=False, minimum=0.0)
         self.ratio = check_range("ratio", ratio, symmetric=False)
-        if self.scale[1] > 1 or self.ratio[0] <= 0:
-            raise ValueError(
-                f"scale must lie in [0, 1] and ratio be positive, got {scale}, {ratio}"
-            )
+        float_in_range("scale", self.scale[1], 0.0, 1.0)
+        positive_float("ratio", self.ratio[0])
         if isinstance(value, str):
             if value != "random":
                 raise ValueError(
@@ -92,15 +90,10 @@ class RandomErasing(BatchTransform):
         else:
             raise ValueError(f"value must be a number, one per channel, or 'random', got {value!r}")
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch, channels, height, width = shape
+    def _draw(self, d: Draw) -> Params:
+        batch, channels, height, width = d.shape
         area = float(height * width)
-        u = torch.rand(batch, _TRIES, 4, device=device, generator=generator)
+        u = d.rand(batch, _TRIES, 4)
         erase_area = area * (self.scale[0] + (self.scale[1] - self.scale[0]) * u[..., 0])
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         aspect = torch.exp(log_lo + (log_hi - log_lo) * u[..., 1])
@@ -111,13 +104,12 @@ class RandomErasing(BatchTransform):
         h, w = h.gather(1, first).squeeze(1), w.gather(1, first).squeeze(1)
         top = (u[..., 2].gather(1, first).squeeze(1) * (height - h + 1)).floor()
         left = (u[..., 3].gather(1, first).squeeze(1) * (width - w + 1)).floor()
-        erased = fits.any(dim=1) & (torch.rand(batch, device=device, generator=generator) < self.p)
+        erased = fits.any(dim=1) & (d.rand(batch) < self.p)
         bottom = torch.where(erased, top + h, top)  # an empty box where nothing is erased
         box = torch.stack([top, bottom, left, left + w], dim=1).long()
         params = {"box": box}
         if self.value == "random":
-            params["noise"] = torch.randn(batch, channels, height, width, device=device,
-                                          generator=generator)  # fmt: skip
+            params["noise"] = d.randn(batch, channels, height, width)
         return params
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
@@ -161,14 +153,9 @@ class Cutout(BatchTransform):
         self.p = probability("p", p)
         self.value = finite_float("value", value)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch, _, height, width = shape
-        u = torch.rand(batch, 3, device=device, generator=generator)
+    def _draw(self, d: Draw) -> Params:
+        height, width = d.height, d.width
+        u = d.rand(d.batch, 3)
         cy, cx = (u[:, 0] * height).floor(), (u[:, 1] * width).floor()
         half = self.size // 2
         top, left = (cy - half).clamp(min=0), (cx - half).clamp(min=0)

@@ -6,21 +6,21 @@ whole batch in a few tensor operations, with no Python loop over samples.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validate import choice, finite_float, is_int, positive_int, probability
-from ._base import (
-    BatchTransform,
-    Params,
-    check_range,
-    memory_format_of,
-    uniform,
+from .._validate import (
+    choice,
+    finite_float,
+    float_in_range,
+    is_int,
+    positive_float,
+    positive_int,
 )
+from ._base import BatchTransform, Draw, Params, WithProbability, check_range, memory_format_of
 from ._warp import affine_matrix, centred_to_pixel, pixel_matrix, warp
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if is_int(value):
         value = (int(value), int(value))
     if (
         not isinstance(value, Sequence)
@@ -42,7 +42,7 @@ def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-class RandomHorizontalFlip(BatchTransform):
+class RandomHorizontalFlip(WithProbability):
     """Mirror each sample left-right with probability ``p``, independently.
 
     Args:
@@ -63,18 +63,7 @@ class RandomHorizontalFlip(BatchTransform):
                 [0., 1., 2., 3.]])
     """
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        self.p = probability("p", p)
-
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        flip = torch.rand(shape[0], device=device, generator=generator) < self.p
-        return {"flip": flip}
+    decision_key = "flip"
 
     def apply_transform(self, x: Tensor, params: Params) -> Tensor:
         flip = params["flip"].to(x.device).view(-1, 1, 1, 1)
@@ -88,9 +77,6 @@ class RandomHorizontalFlip(BatchTransform):
         m[:, 0, 0] = torch.where(flip, -1.0, 1.0)
         m[:, 0, 2] = torch.where(flip, width - 1.0, 0.0)
         return m
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class RandomCrop(BatchTransform):
@@ -157,20 +143,15 @@ class RandomCrop(BatchTransform):
                 f"({height}, {width}) for padding_mode='reflect'"
             )
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch, _, height, width = shape
+    def _draw(self, d: Draw) -> Params:
+        height, width = d.height, d.width
         self._check_fits(height, width)
         out_h, out_w = self.output_size(height, width)
         # Python numbers only: a tensor made from a list here would be a host-to-device
         # copy, and a synchronisation, on every call.
         span_h = height + 2 * self.padding - out_h + 1
         span_w = width + 2 * self.padding - out_w + 1
-        u = torch.rand(batch, 2, device=device, generator=generator)
+        u = d.rand(d.batch, 2)
         top = (u[:, 0] * span_h).long().clamp_(max=span_h - 1)
         left = (u[:, 1] * span_w).long().clamp_(max=span_w - 1)
         return {"offset": torch.stack([top, left], dim=1)}
@@ -255,19 +236,19 @@ class RandomAffine(BatchTransform):
         self.degrees = check_range("degrees", degrees, symmetric=True)
         if translate is not None:
             if (
-                not isinstance(translate, Sequence)
+                isinstance(translate, str)
+                or not isinstance(translate, Sequence)
                 or len(translate) != 2
-                or any(not 0.0 <= finite_float("translate", t) <= 1.0 for t in translate)
             ):
-                raise ValueError(
-                    f"translate must be a pair of fractions in [0, 1], got {translate!r}"
-                )
-            translate = (float(translate[0]), float(translate[1]))
+                raise ValueError(f"translate must be a pair of fractions, got {translate!r}")
+            translate = (
+                float_in_range("translate", translate[0], 0.0, 1.0),
+                float_in_range("translate", translate[1], 0.0, 1.0),
+            )
         self.translate = translate
         if scale is not None:
             scale = check_range("scale", scale, symmetric=False)
-            if scale[0] <= 0:
-                raise ValueError(f"scale must be positive, got {scale!r}")
+            positive_float("scale", scale[0])
         self.scale = scale
         self.shear = self._parse_shear(shear)
         choice("interpolation", interpolation, ("bilinear", "nearest"))
@@ -284,32 +265,26 @@ class RandomAffine(BatchTransform):
             )
         return check_range("shear", shear, symmetric=True)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch, _, height, width = shape
-        zeros = torch.zeros(batch, device=device)
-        angle = uniform((batch,), *self.degrees, device, generator)
+    def _draw(self, d: Draw) -> Params:
+        zeros = torch.zeros(d.batch, device=d.device)
+        angle = d.uniform(*self.degrees)
         if self.translate is not None:
-            max_dx, max_dy = self.translate[0] * width, self.translate[1] * height
-            tx = uniform((batch,), -max_dx, max_dx, device, generator)
-            ty = uniform((batch,), -max_dy, max_dy, device, generator)
+            max_dx, max_dy = self.translate[0] * d.width, self.translate[1] * d.height
+            tx = d.uniform(-max_dx, max_dx)
+            ty = d.uniform(-max_dy, max_dy)
             translate = torch.stack([tx, ty], dim=-1).round()
         else:
-            translate = torch.zeros(batch, 2, device=device)
+            translate = torch.zeros(d.batch, 2, device=d.device)
         scale = (
-            uniform((batch,), *self.scale, device, generator)
+            d.uniform(*self.scale)
             if self.scale is not None
-            else torch.ones(batch, device=device)
+            else torch.ones(d.batch, device=d.device)
         )
         shear_x = shear_y = zeros
         if self.shear is not None:
-            shear_x = uniform((batch,), self.shear[0], self.shear[1], device, generator)
+            shear_x = d.uniform(self.shear[0], self.shear[1])
             if len(self.shear) == 4:
-                shear_y = uniform((batch,), self.shear[2], self.shear[3], device, generator)
+                shear_y = d.uniform(self.shear[2], self.shear[3])
         shear = torch.stack([shear_x, shear_y], dim=-1)
         return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
 

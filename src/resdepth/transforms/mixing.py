@@ -13,13 +13,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._validate import choice, image_batch, positive_float, positive_int, probability
-from ._base import (
-    CompilableApply,
-    Params,
-    check_generator,
-    memory_format_of,
+from .._validate import (
+    choice,
+    image_batch,
+    instance_of,
+    positive_float,
+    positive_int,
+    probability,
 )
+from ._base import CompilableApply, Draw, Params, check_generator, memory_format_of
 
 __all__ = ["CutMix", "MixUp", "sample_beta", "to_soft_targets"]
 
@@ -83,8 +85,7 @@ def to_soft_targets(y: Tensor, num_classes: int, dtype: torch.dtype = torch.floa
             assertion, which never waits for the device), or a wrong shape.
         TypeError: for labels that are neither integer indices nor floating point.
     """
-    if not isinstance(y, Tensor):
-        raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+    instance_of("y", y, Tensor, "a torch.Tensor")
     if y.dim() == 1:
         if y.is_floating_point() or y.dtype == torch.bool:
             raise TypeError(f"class indices y must be an integer tensor, got {y.dtype}")
@@ -119,19 +120,14 @@ class _Mix(CompilableApply, nn.Module):
         self.num_classes = positive_int("num_classes", num_classes, minimum=2)
         self.mode = choice("mode", mode, _MODES)
 
-    def _draw_common(
-        self, batch: int, device: torch.device | str, generator: torch.Generator | None
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        n = batch if self.mode == "sample" else 1
-        mixed = torch.rand(n, device=device, generator=generator) < self.p
-        lam = sample_beta(self.alpha, (n,), device, generator)
-        perm = torch.randperm(batch, device=device, generator=generator)
-        return mixed.expand(batch), lam.expand(batch), perm
+    def _draws(self, d: Draw) -> int:
+        """How many decisions, lambdas (and boxes) a batch draws: one per sample in
+        ``mode="sample"``, else one."""
+        return d.batch if self.mode == "sample" else 1
 
     def _check(self, x: Tensor, y: Tensor) -> None:
         image_batch(x, "x")
-        if not isinstance(y, Tensor):
-            raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+        instance_of("y", y, Tensor, "a torch.Tensor")
         if y.dim() == 0 or y.shape[0] != x.shape[0]:
             raise ValueError(
                 f"x and y must have the same batch size, got {x.shape[0]} and "
@@ -149,7 +145,17 @@ class _Mix(CompilableApply, nn.Module):
         device: torch.device | str = "cpu",
         generator: torch.Generator | None = None,
     ) -> Params:
-        """Draw the random parameters for a batch of ``shape`` ``(B, C, H, W)``."""
+        """Draw the pairs, and the mixing of each, for a batch of ``shape`` ``(B, C, H, W)``."""
+        d = Draw(shape, device, generator)
+        n = self._draws(d)
+        mixed = d.rand(n) < self.p
+        lam = sample_beta(self.alpha, (n,), d.device, d.generator)
+        perm = d.randperm(d.batch)
+        return self._mixing(d, mixed.expand(d.batch), lam.expand(d.batch), perm)
+
+    def _mixing(self, d: Draw, mixed: Tensor, lam: Tensor, perm: Tensor) -> Params:
+        """The parameters of samples paired by ``perm``, each mixed where ``mixed``
+        holds with its drawn ``lam``."""
         raise NotImplementedError
 
     def apply_transform(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:
@@ -212,16 +218,9 @@ class CutMix(_Mix):
     ) -> None:
         super().__init__(alpha, p, num_classes, mode)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch, _, height, width = shape
-        mixed, lam, perm = self._draw_common(batch, device, generator)
-        n = batch if self.mode == "sample" else 1
-        centre = torch.rand(n, 2, device=device, generator=generator).expand(batch, 2)
+    def _mixing(self, d: Draw, mixed: Tensor, lam: Tensor, perm: Tensor) -> Params:
+        height, width = d.height, d.width
+        centre = d.rand(self._draws(d), 2).expand(d.batch, 2)
         cut = torch.sqrt(1.0 - lam)
         cy = (centre[:, 0] * height).long()
         cx = (centre[:, 1] * width).long()
@@ -292,13 +291,7 @@ class MixUp(_Mix):
     ) -> None:
         super().__init__(alpha, p, num_classes, mode)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        mixed, lam, perm = self._draw_common(shape[0], device, generator)
+    def _mixing(self, d: Draw, mixed: Tensor, lam: Tensor, perm: Tensor) -> Params:
         return {"lam": torch.where(mixed, lam, torch.ones_like(lam)), "perm": perm}
 
     def apply_transform(self, x: Tensor, y: Tensor, params: Params) -> tuple[Tensor, Tensor]:

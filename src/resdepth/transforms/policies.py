@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .._validate import choice, finite_float, int_in_range, positive_int
 from . import _color as C
-from ._base import BatchTransform, Params
+from ._base import BatchTransform, Draw, Params
 from ._policy_tables import (
     AUTO_AUGMENT_SPACE,
     CIFAR10_POLICY,
@@ -182,14 +182,13 @@ class _Policy(BatchTransform):
                                     self.interpolation, fill)  # fmt: skip
         return C.from_unit(unit, x)
 
-    def _draw(self, shape: Sequence[int], bins: int, chosen: Tensor, bin_index: Tensor,
-              device: torch.device | str, generator: torch.Generator | None) -> Tensor:  # fmt: skip
-        """Signed magnitudes for the chosen operations and bins (a sign per draw)."""
-        device = torch.device(device)
-        table = _magnitude_table(self.space, self.names, bins, shape[-2], shape[-1], device)
+    def _operations(self, d: Draw, bins: int, chosen: Tensor, bin_index: Tensor) -> Params:
+        """The chosen operations with signed magnitudes for their bins (a sign per draw)."""
+        table = _magnitude_table(self.space, self.names, bins, d.height, d.width, d.device)
         magnitude = table[chosen, bin_index]
-        flip = torch.rand(chosen.shape, device=device, generator=generator) <= 0.5
-        return torch.where(self._constant("signed", device)[chosen] & flip, -magnitude, magnitude)
+        flip = d.rand(*chosen.shape) <= 0.5
+        signed = self._constant("signed", d.device)[chosen] & flip
+        return {"op": chosen, "magnitude": torch.where(signed, -magnitude, magnitude)}
 
 
 class AutoAugment(_Policy):
@@ -227,22 +226,13 @@ class AutoAugment(_Policy):
         ]
         self._host["sub_policies"] = torch.tensor(rows, dtype=torch.float64)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        batch = shape[0]
-        table = self._constant("sub_policies", torch.device(device))
-        sub = torch.randint(len(CIFAR10_POLICY), (batch,), device=device, generator=generator)
-        steps = table[sub]  # (B, 2, 3): operation, probability, bin
-        applied = torch.rand(batch, 2, device=device, generator=generator) <= steps[..., 1]
+    def _draw(self, d: Draw) -> Params:
+        table = self._constant("sub_policies", d.device)
+        steps = table[d.randint(len(CIFAR10_POLICY), d.batch)]  # (B, 2, 3): op, probability, bin
+        applied = d.rand(d.batch, 2) <= steps[..., 1]
         identity = self.names.index("Identity")
         op = torch.where(applied, steps[..., 0].long(), identity)
-        bins = steps[..., 2].long().clamp(min=0)
-        magnitude = self._draw(shape, 10, op, bins, device, generator)
-        return {"op": op, "magnitude": magnitude}
+        return self._operations(d, 10, op, steps[..., 2].long().clamp(min=0))
 
     def extra_repr(self) -> str:
         return f"policy={self.policy!r}, interpolation={self.interpolation!r}, fill={self.fill}"
@@ -270,18 +260,10 @@ class RandAugment(_Policy):
         self.num_magnitude_bins = positive_int("num_magnitude_bins", num_magnitude_bins, 2)
         self.magnitude = int_in_range("magnitude", magnitude, 0, self.num_magnitude_bins)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        size = (shape[0], self.num_ops)
-        op = torch.randint(len(self.names), size, device=device, generator=generator)
-        bins = torch.full(size, self.magnitude, device=device, dtype=torch.long)
-        magnitude = self._draw(shape, self.num_magnitude_bins, op, bins,
-                               device, generator)  # fmt: skip
-        return {"op": op, "magnitude": magnitude}
+    def _draw(self, d: Draw) -> Params:
+        op = d.randint(len(self.names), d.batch, self.num_ops)
+        bins = torch.full_like(op, self.magnitude)
+        return self._operations(d, self.num_magnitude_bins, op, bins)
 
     def extra_repr(self) -> str:
         return (f"num_ops={self.num_ops}, magnitude={self.magnitude}, "
@@ -311,18 +293,10 @@ class TrivialAugmentWide(_Policy):
         super().__init__(interpolation, fill)
         self.num_magnitude_bins = positive_int("num_magnitude_bins", num_magnitude_bins, 2)
 
-    def generate_parameters(
-        self,
-        shape: torch.Size | Sequence[int],
-        device: torch.device | str = "cpu",
-        generator: torch.Generator | None = None,
-    ) -> Params:
-        size = (shape[0], 1)
-        op = torch.randint(len(self.names), size, device=device, generator=generator)
-        bins = torch.randint(self.num_magnitude_bins, size, device=device, generator=generator)
-        magnitude = self._draw(shape, self.num_magnitude_bins, op, bins,
-                               device, generator)  # fmt: skip
-        return {"op": op, "magnitude": magnitude}
+    def _draw(self, d: Draw) -> Params:
+        op = d.randint(len(self.names), d.batch, 1)
+        bins = d.randint(self.num_magnitude_bins, d.batch, 1)
+        return self._operations(d, self.num_magnitude_bins, op, bins)
 
     def extra_repr(self) -> str:
         return f"num_magnitude_bins={self.num_magnitude_bins}"

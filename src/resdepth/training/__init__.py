@@ -1,0 +1,46 @@
+"""Training: the :class:`Trainer` and what only training uses.
+
+The Trainer holds one small object per concern and gathers their states for a
+checkpoint: the optimisation step (:mod:`~resdepth.training.step`), the epoch loop
+(:mod:`~resdepth.training.loop`), the run folder (:class:`RunDir`), what a
+checkpoint says about its run (:class:`RunMetadata`), the history
+(:class:`History`), progress, signals and mid-epoch checkpoints, and torchrun.
+"""
+
+from .callbacks import Callback
+from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from .evaluation import evaluate_batches, predict_images, unwrap_model
+from .history import COLUMNS, PAPER_COLUMNS, History
+from .loading import checkpoint_from_paper, load_model, model_from_state, read_model_file
+from .loggers import JsonLinesLogger, TensorBoardLogger
+from .metadata import RunMetadata, resnet_config
+from .resume import mapping_differences
+from .run_dir import RunDir, StudyDir
+from .stopping import CheckpointEvery
+from .trainer import Trainer
+
+__all__ = [
+    "COLUMNS",
+    "FORMAT",
+    "PAPER_COLUMNS",
+    "Callback",
+    "CheckpointEvery",
+    "History",
+    "JsonLinesLogger",
+    "RunDir",
+    "RunMetadata",
+    "StudyDir",
+    "TensorBoardLogger",
+    "Trainer",
+    "evaluate_batches",
+    "checkpoint_from_paper",
+    "load_checkpoint",
+    "load_model",
+    "mapping_differences",
+    "model_from_state",
+    "predict_images",
+    "read_model_file",
+    "resnet_config",
+    "save_checkpoint",
+    "unwrap_model",
+]

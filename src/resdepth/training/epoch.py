@@ -1,0 +1,176 @@
+"""One training epoch's running sums, and the checks that keep non-finite values out of
+the history and the checkpoints."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .._validate import positive_int
+from ..data import DeviceLoader
+from ..errors import NonFiniteLossError
+from ..recipes import Recipe
+
+__all__ = [
+    "EpochProgress",
+    "NonFiniteLossError",
+    "check_fit_inputs",
+    "check_loss",
+    "check_saveable",
+    "describe_position",
+    "describe_row",
+    "epoch_row",
+    "non_finite",
+]
+
+
+@dataclass
+class EpochProgress:
+    """An epoch under way: its position and running sums.
+
+    The sums stay on the device: reading them every step would stall a GPU.  A
+    mid-epoch checkpoint stores them, so a resumed epoch reports what an
+    uninterrupted one would.
+    """
+
+    epoch: int  # zero-based
+    lr: float  # the rate the epoch began with (the history's learning_rate)
+    loss_sum: Tensor
+    correct: Tensor
+    bad_step: Tensor  # the first step whose loss was not finite, or -1
+    step: int = 0  # batches done
+    count: int = 0  # images done
+    seconds: float = 0.0
+
+    @classmethod
+    def begin(cls, epoch: int, lr: float, device: torch.device) -> EpochProgress:
+        zero = torch.zeros((), device=device)
+        bad = torch.full((), -1, dtype=torch.long, device=device)
+        return cls(epoch, lr, zero, zero.clone(), bad)
+
+    def record(self, loss: Tensor, logits: Tensor, target: Tensor, step: int) -> None:
+        """Add one batch: its mean loss, logits and targets (indices or soft rows)."""
+        with torch.no_grad():
+            n = logits.shape[0]
+            loss = loss.detach()
+            self.loss_sum += loss * n
+            pred = logits.argmax(dim=1)
+            # Under mixing the target row is lam * onehot(a) + (1 - lam) * onehot(b), so
+            # reading it at the prediction gives the paper's lambda-weighted accuracy.
+            self.correct += (
+                (pred == target).sum()
+                if target.dim() == 1
+                else target.gather(1, pred[:, None]).sum()
+            )
+            first_bad = (self.bad_step < 0) & ~torch.isfinite(loss)
+            self.bad_step = torch.where(first_bad, step, self.bad_step)
+        self.count += n
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: torch.device) -> EpochProgress:
+        tensors = {k: v.to(device) for k, v in state.items() if isinstance(v, Tensor)}
+        return cls(**{**state, **tensors})
+
+
+def epoch_row(
+    progress: EpochProgress, totals: Tensor, test: dict[str, float], note: str
+) -> dict[str, Any]:
+    """The history row of a finished epoch, from every rank's summed ``totals``
+    (loss, correct, images) and the evaluation's ``test`` figures."""
+    images = int(totals[2])
+    if images == 0:
+        raise ValueError(f"train yielded no batches in epoch {progress.epoch + 1}")
+    return {
+        "epoch": progress.epoch + 1,
+        "train_accuracy": 100.0 * float(totals[1]) / images,
+        "test_accuracy": test["accuracy"],
+        "train_loss": float(totals[0]) / images,
+        "test_loss": test["loss"],
+        "learning_rate": progress.lr,
+        "epoch_seconds": progress.seconds,
+        "images_per_second": images / progress.seconds if progress.seconds else math.nan,
+        "note": note,
+    }
+
+
+def describe_position(epoch: int, progress: EpochProgress | None) -> str:
+    """Where a run stands, in words: after ``epoch`` whole epochs, or within ``progress``."""
+    if progress is None:
+        return f"the end of epoch {epoch}"
+    return f"epoch {progress.epoch + 1} up to batch {progress.step}"
+
+
+def describe_row(row: dict[str, Any], epochs: int) -> str:
+    """The one line printed after an epoch."""
+    return (
+        f"epoch {row['epoch']}/{epochs}  "
+        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2f}%  "
+        f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.2f}%  "
+        f"lr {row['learning_rate']:.4g}  {row['epoch_seconds']:.1f}s "
+        f"({row['images_per_second']:,.0f} img/s)"
+    )
+
+
+def non_finite(model: nn.Module, row: dict[str, Any] | None, has_val: bool) -> list[str]:
+    """Names of the model's floating-point tensors (parameters and buffers, such as
+    BatchNorm's running variance) and of the row's losses that are NaN or infinite."""
+    bad = []
+    if row is not None:
+        bad = [
+            k
+            for k in ("train_loss", "test_loss")
+            if (k == "train_loss" or has_val) and not math.isfinite(row[k])
+        ]
+    tensors = [(k, t) for k, t in model.state_dict().items() if t.is_floating_point()]
+    # One read of the device for all tensors; the names only when something is wrong.
+    if tensors and not bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
+        bad += [k for k, t in tensors if not bool(t.isfinite().all())]
+    return bad
+
+
+def check_loss(progress: EpochProgress, saved: str) -> None:
+    """Raise if a step of the epoch had a non-finite loss (reads the device once)."""
+    step = int(progress.bad_step)
+    if step >= 0:
+        raise NonFiniteLossError(
+            f"the training loss became non-finite at epoch {progress.epoch + 1}, step "
+            f"{step + 1}; training stopped and {saved}"
+        )
+
+
+def check_saveable(
+    model: nn.Module, epoch: int, row: dict[str, Any] | None, has_val: bool, saved: str
+) -> None:
+    """Raise rather than record or save non-finite weights, buffers or losses."""
+    bad = non_finite(model, row, has_val)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise NonFiniteLossError(
+            f"{', '.join(bad[:3])}{more} became non-finite in epoch {epoch + 1}; training "
+            f"stopped and {saved}"
+        )
+
+
+def check_fit_inputs(recipe: Recipe, train: object, val: object, epochs: object) -> None:
+    """What ``Trainer.fit`` refuses before it starts: each error names the argument."""
+    if epochs is not None:
+        positive_int("epochs", epochs)
+    if recipe.monitor and recipe.monitor.startswith("test") and val is None:
+        raise ValueError(f"recipe {recipe.name!r} monitors {recipe.monitor}: pass val=")
+    for name, data in (("train", train), ("val", val)):
+        if data is not None and hasattr(data, "__len__") and len(data) == 0:
+            raise ValueError(f"{name} has no batches ({data!r}); give it data")
+    if recipe.scheduler_interval == "batch" and not hasattr(train, "__len__"):
+        raise ValueError("a per-batch schedule needs train batches with a length")
+    if isinstance(train, DeviceLoader) and recipe.mixing and train.mixing is None:
+        raise ValueError(
+            f"recipe {recipe.name!r} mixes batches ({recipe.mixing}) but the train loader "
+            "does not: make it with trainer.build_loaders(...)"
+        )

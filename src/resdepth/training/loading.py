@@ -1,0 +1,133 @@
+"""A trained model back from its checkpoint, in one call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import CIFAR10_CLASSES
+from ..errors import CheckpointError, PaperCheckpointError
+from ..models import load_paper_checkpoint
+from ..recipes import get_recipe
+from .checkpoint import load_checkpoint
+from .metadata import RunMetadata
+
+__all__ = ["checkpoint_from_paper", "load_model", "model_from_state", "read_model_file"]
+
+# The paper's runs by the model name its files begin with, and the recipe each used.
+_PAPER_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ResNet10_v1": ("as1", {}),
+    "ResNet10_v2": ("as2", {"epochs": 150, "scheduler_kwargs": {"mode": "max", "factor": 0.1,
+                                                                "patience": 5}}),
+    "ResNet40_v0": ("as1", {}),
+    "ResNet40_v1": ("as1", {"epochs": 250}),
+    "ResNet40_v2": ("as2", {}),
+    "ResNet102_v1": ("as1", {}),
+    "ResNet40_v3": ("resnet40-ft", {}),
+}  # fmt: skip
+
+
+def checkpoint_from_paper(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A resdepth checkpoint's contents for one of the paper's model files: the weights,
+    the model (a preset's name, or its configuration), CIFAR-10's class names, and the
+    recipe the file's name implies (``as1`` when it implies none).
+
+    Raises:
+        PaperCheckpointError: the file is not a model of the paper's code.
+    """
+    path = Path(path)
+    model = load_paper_checkpoint(path)
+    run = next((r for r in _PAPER_RUNS if path.name.startswith(r + "_")), None)
+    name, overrides = _PAPER_RUNS[run] if run else ("as1", {})
+    classes = CIFAR10_CLASSES if model.num_classes == 10 else None
+    preset = getattr(model, "preset", None)  # set by load_paper_checkpoint
+    kwargs = {"num_classes": model.num_classes} if preset else None
+    metadata = RunMetadata.for_model(
+        model, preset, kwargs, classes=classes,
+        source=f"the paper's {path.name}", extra={"recipe_from_file_name": run is not None},
+    )  # fmt: skip
+    return {
+        "epoch": 0,
+        "model": model.state_dict(),
+        "recipe": get_recipe(name, **overrides).to_dict(),
+        "metadata": metadata.to_dict(),
+    }
+
+
+def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A resdepth checkpoint, or one of the paper's model files read as one.
+
+    Raises:
+        CheckpointError: the file is neither (the message gives both reasons).
+    """
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        if not Path(path).is_file():
+            raise
+        try:
+            return checkpoint_from_paper(path)
+        except PaperCheckpointError as paper_err:
+            raise CheckpointError(
+                f"{err}; nor is it a model of the paper's code ({paper_err})"
+            ) from None
+
+
+def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint") -> nn.Module:
+    """The model a checkpoint's ``state`` describes, with its weights loaded.
+
+    Raises:
+        CheckpointError: the checkpoint records no way to rebuild its model, or its
+            weights do not fit the model it records.
+    """
+    metadata = RunMetadata.from_dict(state.get("metadata"))
+    model = metadata.build_model()
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:  # a size mismatch: not this model's weights
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise CheckpointError(
+            f"the weights in {source} do not fit a {metadata.model_name} ({first})"
+        ) from None
+    return model
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    map_location: str | torch.device = "cpu",
+) -> nn.Module:
+    """The trained model in a resdepth checkpoint, in eval mode.
+
+    Args:
+        path: a ``last.pt`` or ``best.pt`` (or any file :meth:`Trainer.state_dict
+            <resdepth.training.Trainer.state_dict>` was saved to).
+        device: where to put the model (default: where ``map_location`` loads it).
+        map_location: where to load the checkpoint's tensors.
+
+    Raises:
+        CheckpointError: the file is not a resdepth checkpoint, or its model is neither
+            registered nor a ``ResNet`` (then build it yourself and call
+            ``load_state_dict(load_checkpoint(path)["model"])``).
+
+    Examples:
+        >>> import tempfile, torch
+        >>> from resdepth import ResNet, Trainer, load_model
+        >>> from resdepth.data import make_synthetic
+        >>> net = ResNet(layers=(1,), widths=(4,), num_classes=3)
+        >>> out = tempfile.mkdtemp()
+        >>> trainer = Trainer(net, device="cpu", progress=False, out_dir=out)
+        >>> _ = trainer.fit(trainer.build_loaders(make_synthetic(16, 3, 8))[0], epochs=1)
+        >>> model = load_model(f"{out}/last.pt")
+        >>> torch.equal(model.fc.weight, net.fc.weight), model.training
+        (True, False)
+    """
+    model = model_from_state(load_checkpoint(path, map_location=map_location), path)
+    if device is not None:
+        model = model.to(device)
+    return model.eval()

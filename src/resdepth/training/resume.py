@@ -1,0 +1,193 @@
+"""What a checkpoint promises about its run, the check that a resume keeps that promise,
+and re-planning a schedule when a resumed run is given another length."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import DeviceLoader
+from ..errors import ResumeMismatchError
+from ..recipes import Recipe
+
+__all__ = [
+    "describe_run",
+    "mapping_differences",
+    "change_length",
+    "check_resumable",
+    "rank_state",
+    "replan_schedule",
+    "restore_rank_state",
+    "run_differences",
+]
+
+# Fields of a recipe that may differ on resume: the length is re-planned explicitly,
+# and the prose describes rather than changes the run.
+_FREE_RECIPE_FIELDS = ("epochs", "source", "description")
+
+
+def describe_run(
+    model: nn.Module, recipe: Recipe, train: object, precision: str, world_size: int
+) -> dict[str, Any]:
+    """The settings a resume must keep: recipe, model structure, data, precision, ranks."""
+    data: dict[str, Any] = {}
+    if isinstance(train, DeviceLoader):
+        data = {
+            "classes": list(train.classes) if train.classes is not None else None,
+            "size": int(train.images.shape[0]),
+            "batch_size": train.batch_size,
+        }
+    elif hasattr(train, "__len__"):
+        data = {"batches": len(train)}
+    return {
+        "recipe": recipe.to_dict(),
+        "model": {
+            "class": type(model).__name__,
+            "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+        },
+        "data": data,
+        "precision": precision,
+        "world_size": world_size,
+    }
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    out = []
+    if old["class"] != new["class"]:
+        out.append(f"model class: {old['class']} -> {new['class']}")
+    old_shapes, new_shapes = old["shapes"], new["shapes"]
+    missing = sorted(set(old_shapes) - set(new_shapes))
+    extra = sorted(set(new_shapes) - set(old_shapes))
+    reshaped = [k for k in old_shapes if k in new_shapes and old_shapes[k] != new_shapes[k]]
+    if missing:
+        out.append(
+            f"model: {len(missing)} tensor(s) of the checkpoint are gone ({missing[0]}, ...)"
+        )
+    if extra:
+        out.append(f"model: {len(extra)} new tensor(s) not in the checkpoint ({extra[0]}, ...)")
+    for key in reshaped[:3]:
+        out.append(f"model {key}: shape {tuple(old_shapes[key])} -> {tuple(new_shapes[key])}")
+    if len(reshaped) > 3:
+        out.append(f"model: {len(reshaped) - 3} more tensor(s) of another shape")
+    return out
+
+
+def mapping_differences(prefix: str, old: Any, new: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    """``"prefix.key: old -> new"`` for every leaf where two nested mappings differ."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            if key in skip:
+                continue
+            if key not in old:
+                out.append(f"{prefix}{key}: (not set) -> {_short(new[key])}")
+            elif key not in new:
+                out.append(f"{prefix}{key}: {_short(old[key])} -> (not set)")
+            else:
+                out += mapping_differences(f"{prefix}{key}.", old[key], new[key])
+        return out
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        old, new = list(old), list(new)
+    return [] if old == new else [f"{prefix.rstrip('.')}: {_short(old)} -> {_short(new)}"]
+
+
+def run_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Each setting that differs between a checkpoint's run and this one, as
+    ``"what: old -> new"`` lines; the recipe's length is not among them."""
+    out = mapping_differences("recipe.", saved["recipe"], current["recipe"],
+                               skip=_FREE_RECIPE_FIELDS)  # fmt: skip
+    out += _model_differences(saved["model"], current["model"])
+    old_data, new_data = saved["data"], current["data"]
+    for key in sorted(set(old_data) & set(new_data)):
+        if old_data[key] is not None and new_data[key] is not None:
+            out += mapping_differences(f"data {key}.", old_data[key], new_data[key])
+    for key in ("precision", "world_size"):
+        if saved[key] != current[key]:
+            out.append(f"{key}: {saved[key]!r} -> {current[key]!r}")
+    return out
+
+
+def check_resumable(
+    state: Mapping[str, Any], current: Mapping[str, Any], train: object, source: object
+) -> None:
+    """Refuse to resume the checkpoint ``state`` into a run described by ``current``
+    (:func:`describe_run`) that differs in any setting, naming each difference.
+
+    Raises:
+        ResumeMismatchError: a setting differs, or a mid-epoch checkpoint would resume
+            with batches other than a :class:`~resdepth.data.DeviceLoader`.
+    """
+    differences = run_differences(state["run"], current)
+    if state["progress"] is not None and not isinstance(train, DeviceLoader):
+        differences.append("a mid-epoch checkpoint resumes only with a DeviceLoader")
+    if differences:
+        raise ResumeMismatchError(
+            f"cannot resume {source} with other settings ({'; '.join(differences)}); "
+            "resume with the run's own settings, or start a new run in another directory"
+        )
+
+
+def replan_schedule(
+    recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int, steps_taken: int
+) -> Any:
+    """The scheduler of an uninterrupted run of ``recipe``'s length, ``steps_taken`` steps in.
+
+    The scheduler is built on the optimizer's initial rates and stepped forward as the
+    uninterrupted run would have stepped it, so the rate from here on is exactly that
+    run's: for a cosine, ``lr(e) = base * (1 + cos(pi * e / epochs)) / 2``.  Not for
+    schedules that follow a metric (their state does not depend on the length).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+    scheduler = recipe.build_scheduler(optimizer, steps_per_epoch)
+    if scheduler is None:
+        return scheduler
+    with warnings.catch_warnings():
+        # No optimizer step happens in between; torch warns about that order.
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(steps_taken):
+            scheduler.step()
+    return scheduler
+
+
+def rank_state(train: object, device: torch.device) -> dict[str, Any]:
+    """This rank's share of a checkpoint: the ``train`` loader's position and random
+    streams (a :class:`~resdepth.data.DeviceLoader`; ``None`` for other batches) and
+    the torch generators."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return {
+        "loader": train.state_dict() if isinstance(train, DeviceLoader) else None,
+        "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
+    }
+
+
+def restore_rank_state(state: Mapping[str, Any], train: object, device: torch.device) -> None:
+    """Put the loader and the generators back where :func:`rank_state` found them."""
+    if isinstance(train, DeviceLoader) and state["loader"] is not None:
+        train.load_state_dict(state["loader"])
+    torch.set_rng_state(state["rng"]["torch"].cpu())
+    if state["rng"]["cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), device)
+
+
+def change_length(
+    recipe: Recipe, optimizer: torch.optim.Optimizer, scheduler: Any, steps_per_epoch: int,
+    epochs: int,
+) -> tuple[Recipe, Any]:  # fmt: skip
+    """The recipe and scheduler of a run whose total length becomes ``epochs``: a schedule
+    that follows a metric keeps its state, any other is re-planned
+    (:func:`replan_schedule`) from the steps it has taken."""
+    recipe = recipe.replace(epochs=epochs)
+    if recipe.steps_on_metric:
+        return recipe, scheduler
+    taken = scheduler.last_epoch if scheduler is not None else 0
+    return recipe, replan_schedule(recipe, optimizer, steps_per_epoch, taken)

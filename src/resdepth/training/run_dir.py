@@ -1,0 +1,184 @@
+"""The layout of the folders resdepth writes: a run folder (:class:`RunDir`: its files,
+the check that a new run does not overwrite an old one, and the lock that keeps two
+live runs from writing into it at once) and a study folder (:class:`StudyDir`: one
+run folder per shape, the study's settings and its reports).  Every file name of
+either is spelled here and nowhere else."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .._atomic import atomic_write, remove_temporaries
+from ..errors import RunExistsError, RunLockedError, StudySettingsError
+from .checkpoint import save_checkpoint
+from .history import History
+
+__all__ = ["RunDir", "StudyDir"]
+
+try:  # POSIX: a lock the kernel drops when its process dies, however it dies
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunDir:
+    """The files of one run: ``last.pt``, ``best.pt``, ``history.csv`` and ``.lock``.
+
+    Examples:
+        >>> run = RunDir("runs/resnet40")
+        >>> run.last.name, run.best.name, run.history.name
+        ('last.pt', 'best.pt', 'history.csv')
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.last = self.path / "last.pt"
+        self.best = self.path / "best.pt"
+        self.history = self.path / "history.csv"
+        self._lock_path = self.path / ".lock"
+        self._lock_file: IO[str] | None = None
+        self.saved: str | None = None  # where in the run last.pt stands, in words
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def has_run(self) -> bool:
+        """Whether a run has saved a checkpoint here."""
+        return self.last.is_file()
+
+    def holds(self) -> str:
+        """What the run directory holds now, for messages about a stopped run."""
+        if self.saved is None:
+            return "no checkpoint was written"
+        return f"{self.last} holds {self.saved}"
+
+    def write(self, state: dict[str, Any], history: History, best: bool) -> None:
+        """Save ``last.pt`` (and ``best.pt``), then ``history.csv``, each atomically."""
+        save_checkpoint(self.last, state)
+        if best:
+            save_checkpoint(self.best, state)
+        history.to_csv(self.history)
+
+    def check_can_start(self, resume: bool) -> None:
+        """Refuse to start over an existing run, or to resume one that is not there.
+
+        Raises:
+            RunExistsError: a run is there and ``resume`` is false.
+            FileNotFoundError: ``resume`` is true and there is no ``last.pt``.
+        """
+        if resume and not self.last.exists():
+            raise FileNotFoundError(f"no run to resume in {self.path} (no last.pt)")
+        if not resume and self.last.exists():
+            raise RunExistsError(
+                f"{self.path} already holds a run; resume it (resume=True, --resume) "
+                "or choose another directory"
+            )
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Hold the run's lock while the block runs; clear what killed writers left.
+
+        Raises:
+            RunLockedError: another live process holds the lock.
+        """
+        self._acquire()
+        try:
+            remove_temporaries(self.path)
+            yield
+        finally:
+            self._release()
+
+    def _owner(self) -> str:
+        try:
+            return self._lock_path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def _acquire(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        me = f"pid {os.getpid()} on {socket.gethostname()}"
+        if fcntl is None:  # pragma: no cover - Windows: an exclusive create, stale if dead
+            self._acquire_by_creating(me)
+            return
+        lock_file = self._lock_path.open("a+")
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise RunLockedError(
+                f"another run ({self._owner()}) is writing to {self.path}; wait for it to "
+                "finish or choose another directory"
+            ) from None
+        # A lock file left by a dead process carries no lock and is simply taken over.
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(me + "\n")
+        lock_file.flush()
+        self._lock_file = lock_file
+
+    def _acquire_by_creating(self, me: str) -> None:  # pragma: no cover - Windows
+        try:
+            fd = os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise RunLockedError(
+                f"{self.path} is locked by {self._owner()}; if that run is gone, delete "
+                f"{self._lock_path}"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me + "\n")
+
+    def _release(self) -> None:
+        if self._lock_file is None:  # pragma: no cover - Windows
+            self._lock_path.unlink(missing_ok=True)
+            return
+        self._lock_path.unlink(missing_ok=True)
+        self._lock_file.close()  # closing drops the kernel lock
+        self._lock_file = None
+
+
+class StudyDir:
+    """The files of a study: one :class:`RunDir` per shape (``<folder>/<shape>/``), the
+    settings (``study.json``) and the reports (``study.csv``, ``study.md``,
+    ``study.png``)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.settings = self.path / "study.json"
+        self.table = self.path / "study.csv"
+        self.summary = self.path / "study.md"
+        self.figure = self.path / "study.png"
+
+    def __repr__(self) -> str:
+        return f"StudyDir({str(self.path)!r})"
+
+    def run(self, shape: str) -> RunDir:
+        """The run folder of one shape."""
+        return RunDir(self.path / shape)
+
+    def read_settings(self) -> dict[str, Any] | None:
+        """The recorded settings, or ``None`` where the folder holds no study yet.
+
+        Raises:
+            StudySettingsError: ``study.json`` is not a JSON object.
+        """
+        if not self.settings.exists():
+            return None
+        try:
+            settings = json.loads(self.settings.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StudySettingsError(f"{self.settings} is damaged ({err}); move it away "
+                                     "or choose another folder") from None  # fmt: skip
+        if not isinstance(settings, dict):
+            raise StudySettingsError(f"{self.settings} does not hold a study's settings")
+        return settings
+
+    def write_settings(self, settings: dict[str, Any]) -> None:
+        """Record the settings, atomically."""
+        with atomic_write(self.settings, "w") as f:
+            json.dump(settings, f, indent=2)

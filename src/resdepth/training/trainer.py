@@ -1,0 +1,395 @@
+"""The Trainer: carries out a recipe on a model, with checkpoints, exact resume and DDP."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from .._validate import check_unit_range, choice, image_batch, non_negative_float
+from ..data import Dataset, DeviceLoader
+from ..recipes import Recipe, get_recipe
+from . import distributed as dist
+from .callbacks import Callback
+from .checkpoint import load_checkpoint
+from .epoch import (
+    EpochProgress,
+    check_fit_inputs,
+    check_saveable,
+    describe_position,
+)
+from .evaluation import (
+    PRECISIONS,
+    evaluate_batches,
+    model_num_classes,
+    predict_images,
+    unwrap_model,
+)
+from .history import History
+from .loading import model_from_state
+from .loop import EpochLoop
+from .metadata import RunMetadata
+from .progress import ProgressReport
+from .resume import (
+    change_length,
+    check_resumable,
+    describe_run,
+    rank_state,
+    restore_rank_state,
+)
+from .run_dir import RunDir
+from .step import TrainStep
+from .stopping import CheckpointEvery, Pauses, StopSignals
+
+__all__ = ["Trainer"]
+
+Batches = Iterable[tuple[Tensor, Tensor]]
+
+
+class Trainer:
+    """Train a model with a recipe: mixing, schedules, checkpoints, exact resume, DDP.
+
+    Args:
+        model: the network (any ``nn.Module`` mapping images to logits).
+        recipe: a registered recipe name or a :class:`~resdepth.recipes.Recipe`.
+        device: where to train; ``None`` picks CUDA when present.  Under torchrun each
+            rank takes ``cuda:LOCAL_RANK`` (NCCL) or stays on the CPU (gloo).
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
+            gradient scaler).
+        channels_last: keep the model and batches in channels_last memory format.
+        compile: wrap the model in ``torch.compile``, and apply the train-time
+            augmentation and batch mixing through it too.
+        out_dir: where ``history.csv``, ``last.pt`` and ``best.pt`` go (``None``: no files).
+        seed: seeds the loaders :meth:`build_loaders` makes (shuffling, augmentation
+            and batch mixing).  Seed the model's initialisation yourself, before
+            building it, with :func:`resdepth.seed_everything`.
+        progress: report progress on standard error (a bar on a terminal, else a
+            plain line every ``progress_every`` seconds, and the expected duration
+            after the first batches) and print a summary line per epoch.
+        progress_every: seconds between progress lines when standard error is not a
+            terminal (a log file, CI, a notebook).
+        callbacks: :class:`Callback` objects.
+        metadata: what checkpoints record about the run (a
+            :class:`~resdepth.training.RunMetadata`, or a mapping of its fields).  By
+            default the model is recorded by its ``ResNet(...)`` arguments when it is
+            a ResNet, so that :meth:`from_checkpoint` and ``resdepth eval`` rebuild it;
+            the class names, seed and device are filled in from the run.
+        num_classes: the model's number of outputs, for models that do not say
+            (resdepth's have ``num_classes``; others are read from an ``fc`` layer).
+            Batch mixing needs it.
+        checkpoint_every: also write ``last.pt`` during an epoch: every so many
+            batches (an ``int``), or after a time (``"5min"``, ``"300s"``, a
+            ``timedelta``); ``None`` or ``"off"`` for epoch ends only.  Needs a
+            :class:`~resdepth.data.DeviceLoader` for the training data, whose
+            position is what makes a mid-epoch resume exact.
+
+    Examples:
+        >>> import torch
+        >>> from resdepth import ResNet, Trainer
+        >>> from resdepth.data import make_synthetic
+        >>> net = ResNet(layers=(1,), widths=(8,), num_classes=4)
+        >>> trainer = Trainer(net, recipe="as1", device="cpu", progress=False)
+        >>> data = make_synthetic(64, 4, 8), make_synthetic(32, 4, 8, seed=1)
+        >>> train, val = trainer.build_loaders(*data)
+        >>> history = trainer.fit(train, val, epochs=2)
+        >>> len(history), sorted(trainer.evaluate(val))
+        (2, ['accuracy', 'loss'])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: str | Recipe = "as1",
+        device: torch.device | str | None = None,
+        precision: str = "fp32",
+        channels_last: bool = False,
+        compile: bool = False,
+        out_dir: str | Path | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        progress_every: float = 30.0,
+        callbacks: Sequence[Callback] = (),
+        metadata: RunMetadata | Mapping[str, Any] | None = None,
+        checkpoint_every: int | str | datetime.timedelta | None = "5min",
+        num_classes: int | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        choice("precision", precision, sorted(PRECISIONS))
+        if isinstance(recipe, str):
+            recipe = get_recipe(recipe)
+        elif not isinstance(recipe, Recipe):
+            raise TypeError(f"recipe must be a name or a Recipe, got {type(recipe).__name__}")
+        self.checkpoint_every = CheckpointEvery.parse(checkpoint_every)
+        device = dist.init_from_env(torch.device(device) if device is not None else None)
+        if device is None:
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device, self.recipe, self.precision = device, recipe, precision
+        self.channels_last, self.seed, self.progress = channels_last, seed, progress
+        self.progress_every = non_negative_float("progress_every", progress_every)
+        self._report: ProgressReport | None = None
+        self.callbacks = list(callbacks)
+        if not isinstance(metadata, RunMetadata):
+            metadata = RunMetadata.from_dict(metadata)
+        self.metadata = metadata.describing(model).replace(device=str(device), seed=seed)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._run_dir = RunDir(self.out_dir) if self.out_dir is not None else None
+        self.is_main = dist.rank() == 0
+        fmt = torch.channels_last if channels_last else torch.preserve_format
+        self.model = model.to(device).to(memory_format=fmt)
+        self.num_classes = model_num_classes(model, num_classes, recipe)
+        net: nn.Module = self.model
+        if dist.is_distributed():
+            ids = [device.index] if device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        self._ddp = net if isinstance(net, nn.parallel.DistributedDataParallel) else None
+        # torch.compile returns a module that forwards to the compiled one.
+        self._net: nn.Module = cast(nn.Module, torch.compile(net)) if compile else net
+        self.compile = compile
+        self.optimizer = recipe.build_optimizer(self.model)
+        self.scheduler: Any = None
+        self._step = TrainStep(self._net, self.optimizer, device, precision, channels_last,
+                               recipe.label_smoothing)  # fmt: skip
+        self.scaler = self._step.scaler
+        self.history = History()
+        self.epoch = 0  # completed epochs
+        self._progress: EpochProgress | None = None  # the epoch under way, or a resumed one
+        self._steps_run = 0  # batches trained in this run, across epochs and resumes
+        self._note = ""  # goes into the next history row
+        self._started = False  # fit has run (or resumed) on this trainer
+        self._loop = EpochLoop(self)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: torch.device | str | None = None, **kwargs: Any
+    ) -> Trainer:
+        """A trainer holding the model of a checkpoint, rebuilt from what it records,
+        with the recipe it was trained with: ready to :meth:`evaluate` and
+        :meth:`predict` (it writes no files unless ``out_dir`` is given).
+
+        Raises:
+            CheckpointError: the file is not a resdepth checkpoint, or records no way to
+                rebuild its model (build it yourself and call ``load_state_dict``).
+        """
+        state = load_checkpoint(path)
+        model = model_from_state(state, path)
+        metadata = RunMetadata.from_dict(state.get("metadata"))
+        kwargs = {"progress": False, "checkpoint_every": None, **kwargs}
+        # The recipe as trained, stored whole: a custom recipe needs no registering here.
+        recipe = Recipe.from_dict(state["recipe"])
+        return cls(model, recipe=recipe, device=device, metadata=metadata, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"Trainer({type(unwrap_model(self.model)).__name__}, recipe={self.recipe.name!r}, "
+            f"device={self.device}, precision={self.precision}, epoch={self.epoch}/"
+            f"{self.recipe.epochs}, out_dir={str(self.out_dir) if self.out_dir else None!r})"
+        )
+
+    # ----------------------------------------------------------------- data
+    def build_loaders(
+        self,
+        train: Dataset | tuple[Tensor, Tensor],
+        val: Dataset | tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[DeviceLoader, DeviceLoader | None]:
+        """Device loaders with the recipe's batch sizes, transforms and batch mixing,
+        sharded per rank."""
+        val_loader = self._loader(val, train=False) if val is not None else None
+        return self._loader(train, train=True), val_loader
+
+    def _loader(self, data: Dataset | tuple[Tensor, Tensor], train: bool) -> DeviceLoader:
+        classes = data.classes if isinstance(data, Dataset) else None
+        if train:
+            self.metadata = self.metadata.with_classes(classes)
+        images, labels = (data.images, data.labels) if isinstance(data, Dataset) else data
+        r = self.recipe
+        return DeviceLoader(
+            images, labels, r.batch_size if train else r.test_batch_size, shuffle=train,
+            transform=r.build_train_transform(self.compile) if train else r.build_eval_transform(),
+            mixing=r.build_mixing(self.num_classes, compile=self.compile) if train else None,
+            generator=self.seed, device=self.device, rank=dist.rank(),
+            world_size=dist.world_size(), channels_last=self.channels_last, classes=classes,
+        )  # fmt: skip
+
+    # ----------------------------------------------------------------- training
+    def fit(
+        self,
+        train: Batches,
+        val: Batches | None = None,
+        epochs: int | None = None,
+        resume: bool | str | Path | None = None,
+    ) -> History:
+        """Train to the recipe's (or the given) number of epochs, evaluating every epoch.
+
+        Args:
+            train: a :class:`~resdepth.data.DeviceLoader` (exact resume, mid-epoch
+                checkpoints) or any iterable of ``(images, targets)`` batches, already
+                transformed and mixed.
+            val: evaluation batches, or ``None``.
+            epochs: total epochs; schedules span this many.  On resume, ``None`` keeps
+                the checkpoint's total, and another value re-plans the schedule as if
+                the run had been planned that long from the start.
+            resume: ``True`` continues from ``out_dir/last.pt``, a path from that file.
+
+        Raises:
+            RunExistsError: ``out_dir`` holds a run and ``resume`` is not set.
+            RunLockedError: another live run is writing to ``out_dir``.
+            ResumeMismatchError: the checkpoint was made with other settings (each is named).
+            NonFiniteLossError: the loss, a metric or the weights became NaN or
+                infinite (nothing of it is saved).
+            RunInterrupted: SIGINT or SIGTERM stopped the run after saving where it stood.
+        """
+        check_fit_inputs(self.recipe, train, val, epochs)
+        steps = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
+        run_dir = self._run_dir if self.is_main else None
+        # A trainer continuing its own run in memory needs no check; a path names the file.
+        if run_dir is not None and not self._started and not isinstance(resume, (str, Path)):
+            run_dir.check_can_start(resume=bool(resume))
+        with contextlib.ExitStack() as stack:
+            if run_dir is not None:
+                stack.enter_context(run_dir.active())
+            dist.barrier()
+            pauses = None
+            if self.out_dir is not None:
+                signals = stack.enter_context(StopSignals())
+                pauses = Pauses(self.checkpoint_every, signals, self.device)
+            self._start(train, steps or 1, epochs, resume)
+            self._report = ProgressReport(self.progress and self.is_main, self.recipe.epochs,
+                                          self.device.type, self.progress_every)  # fmt: skip
+            for cb in self.callbacks:
+                cb.on_fit_start(self)
+            for epoch in range(self.epoch, self.recipe.epochs):
+                row = self._loop.run(train, val, epoch, pauses)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, row)
+        for cb in self.callbacks:
+            cb.on_fit_end(self, self.history)
+        return self.history
+
+    def _start(self, train: Batches, steps: int, epochs: int | None, resume: Any) -> None:
+        if resume:
+            path = Path(resume) if isinstance(resume, (str, Path)) else None
+            path = path or (self._run_dir.last if self._run_dir else None)
+            if path is None:
+                raise ValueError("resume=True needs out_dir (or pass a checkpoint path)")
+            state = load_checkpoint(path, map_location=self.device)
+            self.recipe = self.recipe.replace(epochs=int(state["recipe"]["epochs"]))
+            self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
+            self.load_state_dict(state, train, source=path)
+            self._note = f"resumed from {self._position()}"
+        elif not self._started:  # a fresh run
+            self.recipe = self.recipe.replace(epochs=epochs or self.recipe.epochs)
+            self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
+        self._started = True
+        total = epochs or self.recipe.epochs
+        if total < self.epoch:
+            raise ValueError(f"epochs={total} is fewer than the {self.epoch} this run has trained")
+        if total != self.recipe.epochs:
+            note = f"length {self.recipe.epochs} -> {total} epochs"
+            self.recipe, self.scheduler = change_length(self.recipe, self.optimizer,
+                                                        self.scheduler, steps, total)  # fmt: skip
+            self._note = f"{self._note}; {note}" if self._note else note
+        if self._run_dir is not None and self.is_main:
+            self.history.to_csv(self._run_dir.history)
+
+    # ----------------------------------------------------------------- faults
+    def _holds(self) -> str:
+        return self._run_dir.holds() if self._run_dir else "nothing is saved without out_dir"
+
+    def _check_saveable(self, epoch: int, row: dict[str, Any] | None, has_val: bool) -> None:
+        check_saveable(unwrap_model(self.model), epoch, row, has_val, self._holds())
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(self, data: Batches | Dataset | tuple[Tensor, Tensor]) -> dict[str, float]:
+        """Mean loss and accuracy (percent) over ``data``: batches, a Dataset or (images, labels).
+
+        Raw images are normalised with the recipe's evaluation transform first.
+
+        Raises:
+            ValueError: if ``data`` holds no images.
+        """
+        if isinstance(data, (Dataset, tuple)):
+            data = self._loader(data, train=False)
+        net = unwrap_model(self._net)
+        return evaluate_batches(net, data, self.device, self.precision, self.channels_last)
+
+    def predict(self, images: Tensor, batch_size: int | None = None, tta: bool = False) -> Tensor:
+        """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
+        [0, 1]; ``tta`` averages with flipped images."""
+        check_unit_range(image_batch(images))
+        return predict_images(
+            unwrap_model(self._net), images, self.recipe.build_eval_transform(),
+            batch_size or self.recipe.test_batch_size, self.device, self.precision,
+            self.channels_last, tta,
+        )  # fmt: skip
+
+    # ----------------------------------------------------------------- state
+    def _run_description(self, train: object) -> dict[str, Any]:
+        model = unwrap_model(self.model)
+        return describe_run(model, self.recipe, train, self.precision, dist.world_size())
+
+    def state_dict(self, train: Batches | None = None) -> dict[str, Any]:
+        """Everything a resume needs, gathered from the parts that own it.
+
+        Model (without compile/DDP prefixes), optimizer, scheduler, gradient scaler,
+        history, the epoch and the batch within it, the full recipe, what the run
+        trains on, and per rank the ``train`` loader's position and random streams
+        and the torch generators.  Under torchrun every rank must call it.
+        """
+        return {
+            "epoch": self.epoch,
+            "progress": self._progress.state_dict() if self._progress is not None else None,
+            "steps_run": self._steps_run,
+            "model": unwrap_model(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict(),
+            "history": self.history.state_dict(),
+            "recipe": self.recipe.to_dict(),
+            "run": self._run_description(train),
+            "ranks": dist.all_gather_objects(rank_state(train, self.device)),
+            "precision": self.precision,
+            "metadata": self.metadata.to_dict(),
+        }
+
+    def load_state_dict(
+        self, state: dict[str, Any], train: Batches | None = None, source: object = "checkpoint"
+    ) -> None:
+        """Put the trainer (and its ``train`` loader) back where :meth:`state_dict` found it.
+
+        Raises:
+            ResumeMismatchError: the state was made with another recipe (its length
+                aside), model, data, batch size, precision or number of ranks; the
+                message names each difference with its old and new value.
+        """
+        check_resumable(state, self._run_description(train), train, source)
+        unwrap_model(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history.load_state_dict(state["history"])
+        restore_rank_state(state["ranks"][dist.rank()], train, self.device)
+        self.epoch, self._steps_run = int(state["epoch"]), int(state["steps_run"])
+        progress = state["progress"]
+        self._progress = EpochProgress.from_state(progress, self.device) if progress else None
+        if self._run_dir is not None:
+            self._run_dir.saved = self._position()
+
+    def _position(self) -> str:
+        return describe_position(self.epoch, self._progress)
+
+    def _save(self, train: Batches, best: bool) -> None:
+        if self._run_dir is None:
+            return
+        state = self.state_dict(train)
+        if self.is_main:
+            self._run_dir.write(state, self.history, best=best and self._progress is None)
+        self._run_dir.saved = self._position()
+        self.checkpoint_every.saved(self._steps_run)
+        dist.barrier()
