@@ -213,3 +213,16 @@ def test_convert_eval_and_predict_from_the_command_line(
     assert main(["eval", str(bad), "--data", "cifar10-sample"]) == 2
     err = capsys.readouterr().err
     assert "refusing to load os.system" in err and err.count("\n") == 1
+
+
+def test_a_paper_file_opens_as_a_trainer(paper_files: Path) -> None:
+    import torch
+
+    from resdepth import Trainer
+
+    trainer = Trainer.from_checkpoint(paper_files / "small.pth", device="cpu")
+    paper = load_paper_checkpoint(paper_files / "small.pth").eval()
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    assert trainer.metadata.source == "the paper's small.pth"
+    assert torch.equal(trainer.model.state_dict()["fc.weight"], paper.state_dict()["fc.weight"])
+    assert trainer.predict(x).shape == (4,)

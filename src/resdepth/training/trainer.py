@@ -31,7 +31,7 @@ from .evaluation import (
     unwrap_model,
 )
 from .history import History
-from .loading import model_from_state
+from .loading import model_from_state, read_model_file
 from .loop import EpochLoop
 from .metadata import RunMetadata
 from .progress import ProgressReport
@@ -168,15 +168,17 @@ class Trainer:
     def from_checkpoint(
         cls, path: str | Path, device: torch.device | str | None = None, **kwargs: Any
     ) -> Trainer:
-        """A trainer holding the model of a checkpoint, rebuilt from what it records,
-        with the recipe it was trained with: ready to :meth:`evaluate` and
-        :meth:`predict` (it writes no files unless ``out_dir`` is given).
+        """A trainer holding the model of a checkpoint (or of one of the paper's model
+        files), rebuilt from what it records, with the recipe it was trained with: ready
+        to :meth:`evaluate` and :meth:`predict` (it writes no files unless ``out_dir``
+        is given).
 
         Raises:
-            CheckpointError: the file is not a resdepth checkpoint, or records no way to
-                rebuild its model (build it yourself and call ``load_state_dict``).
+            CheckpointError: the file is not a resdepth checkpoint nor a paper model, or
+                records no way to rebuild its model (build it yourself and call
+                ``load_state_dict``).
         """
-        state = load_checkpoint(path)
+        state = read_model_file(path)
         model = model_from_state(state, path)
         metadata = RunMetadata.from_dict(state.get("metadata"))
         kwargs = {"progress": False, "checkpoint_every": None, **kwargs}
