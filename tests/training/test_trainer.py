@@ -200,3 +200,27 @@ def test_compiled_training_runs() -> None:
     history = trainer.fit(train, val, epochs=1)
     assert math.isfinite(history[0]["train_loss"])
     assert train.transform._compiled_apply is not None  # type: ignore[union-attr]
+
+
+def test_a_trainer_is_freed_with_its_last_reference() -> None:
+    """No reference cycle: a finished trainer (its model, optimizer and, under torchrun,
+    the DDP wrapper holding the process group) goes when the caller drops it, not at an
+    arbitrary later collection or during interpreter shutdown."""
+    import gc
+    import weakref
+
+    from resdepth.data import make_synthetic
+
+    def train_one() -> weakref.ref[Trainer]:
+        net = ResNet(layers=(1,), widths=(4,), num_classes=3)
+        trainer = Trainer(net, device="cpu", progress=False)
+        trainer.fit(trainer.build_loaders(make_synthetic(16, 3, 8))[0], epochs=1)
+        return weakref.ref(trainer)
+
+    gc.collect()
+    gc.disable()
+    try:
+        ref = train_one()
+        assert ref() is None
+    finally:
+        gc.enable()

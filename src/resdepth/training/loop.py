@@ -2,9 +2,11 @@
 evaluate, record the history row, step the schedule, save, and stop cleanly where a
 signal or a mid-epoch checkpoint asks.
 
-Like Lightning's loops, the loop holds its trainer and works on the parts the
-trainer owns (model, optimizer, schedule, history, run folder); it keeps no state of
-its own, so a checkpoint of the trainer is the whole of where the run stands.
+Like Lightning's loops, it works on the parts the trainer owns (model, optimizer,
+schedule, history, run folder) and keeps no state of its own, so a checkpoint of the
+trainer is the whole of where the run stands.  The trainer is passed in, never
+stored: a stored back-reference would make a cycle that keeps a finished trainer
+(its model, optimizer and DDP process group) alive until a garbage collection.
 """
 
 from __future__ import annotations
@@ -27,87 +29,82 @@ from .stopping import Pauses
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["EpochLoop"]
+__all__ = ["run_epoch"]
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 
 
-class EpochLoop:
-    """Runs the epochs of ``trainer``'s :meth:`~resdepth.training.Trainer.fit`."""
+def run_epoch(
+    t: Trainer, train: Batches, val: Batches | None, epoch: int, pauses: Pauses | None
+) -> dict[str, Any]:
+    """Run epoch ``epoch`` of trainer ``t``'s :meth:`~resdepth.training.Trainer.fit` (or
+    the rest of it, after a mid-epoch resume) and return its history row."""
+    if t._progress is None:
+        lr = float(t.optimizer.param_groups[0]["lr"])
+        t._progress = EpochProgress.begin(epoch, lr, t.device)
+    progress = t._progress
+    start = time.perf_counter()
+    _train(t, train, progress, pauses)
+    progress.seconds += time.perf_counter() - start
+    check_loss(progress, t._holds())
+    count = torch.tensor(float(progress.count), device=t.device)
+    totals = dist.all_reduce_sum(torch.stack([progress.loss_sum, progress.correct, count]))
+    if int(totals[2]) == 0:
+        raise ValueError(f"train yielded no batches in epoch {epoch + 1}")
+    test = t.evaluate(val) if val is not None else {"loss": math.nan, "accuracy": math.nan}
+    row = epoch_row(progress, totals, test, t._note)
+    t._progress = None
+    t._check_saveable(epoch, row, val is not None)
+    if t.recipe.steps_on_metric:
+        t.scheduler.step(row[t.recipe.monitor or "test_accuracy"])
+    elif t.scheduler is not None and t.recipe.scheduler_interval == "epoch":
+        t.scheduler.step()
+    metric = "test_accuracy" if val is not None else "train_accuracy"
+    previous_best = t.history.best(metric)
+    t.history.append(row)
+    t.epoch, t._note = epoch + 1, ""
+    t._save(train, best=previous_best is None or row[metric] > previous_best[metric])
+    if t.progress and t.is_main:
+        print(describe_row(row, t.recipe.epochs), flush=True)
+    if pauses is not None and t.epoch < t.recipe.epochs:
+        signum = pauses.stop_requested()
+        if signum:
+            raise RunInterrupted.after(signum, f"after epoch {t.epoch}", t._holds())
+    return row
 
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
 
-    def run(
-        self, train: Batches, val: Batches | None, epoch: int, pauses: Pauses | None
-    ) -> dict[str, Any]:
-        t = self.trainer
-        if t._progress is None:
-            lr = float(t.optimizer.param_groups[0]["lr"])
-            t._progress = EpochProgress.begin(epoch, lr, t.device)
-        progress = t._progress
-        start = time.perf_counter()
-        self._train(train, progress, pauses)
-        progress.seconds += time.perf_counter() - start
-        check_loss(progress, t._holds())
-        count = torch.tensor(float(progress.count), device=t.device)
-        totals = dist.all_reduce_sum(torch.stack([progress.loss_sum, progress.correct, count]))
-        if int(totals[2]) == 0:
-            raise ValueError(f"train yielded no batches in epoch {epoch + 1}")
-        test = t.evaluate(val) if val is not None else {"loss": math.nan, "accuracy": math.nan}
-        row = epoch_row(progress, totals, test, t._note)
-        t._progress = None
-        t._check_saveable(epoch, row, val is not None)
-        if t.recipe.steps_on_metric:
-            t.scheduler.step(row[t.recipe.monitor or "test_accuracy"])
-        elif t.scheduler is not None and t.recipe.scheduler_interval == "epoch":
-            t.scheduler.step()
-        metric = "test_accuracy" if val is not None else "train_accuracy"
-        previous_best = t.history.best(metric)
-        t.history.append(row)
-        t.epoch, t._note = epoch + 1, ""
-        t._save(train, best=previous_best is None or row[metric] > previous_best[metric])
-        if t.progress and t.is_main:
-            print(describe_row(row, t.recipe.epochs), flush=True)
-        if pauses is not None and t.epoch < t.recipe.epochs:
-            signum = pauses.stop_requested()
-            if signum:
-                raise RunInterrupted.after(signum, f"after epoch {t.epoch}", t._holds())
-        return row
-
-    def _train(self, train: Batches, progress: EpochProgress, pauses: Pauses | None) -> None:
-        t = self.trainer
-        t._net.train()
-        report = t._report
-        if report is not None:
-            report.start_epoch(progress, len(train) if hasattr(train, "__len__") else None)  # type: ignore[arg-type]
-        join: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        min_steps = len(train) if hasattr(train, "__len__") else 0  # type: ignore[arg-type]
-        if t._ddp is not None:
-            join = torch.distributed.algorithms.join.Join([t._ddp])
-            # Ranks may hold one batch more or less; they only agree where all take part.
-            min_steps = -int(dist.all_reduce_max(torch.tensor(-float(min_steps), device=t.device)))
-        with join:
-            for step, (x, y) in enumerate(train, start=progress.step):
-                per_batch = t.recipe.scheduler_interval == "batch"
-                t._step(x, y, progress, step, t.scheduler if per_batch else None)
-                progress.step, t._steps_run = step + 1, t._steps_run + 1
-                for cb in t.callbacks:
-                    cb.on_step_end(t, t._steps_run)
-                if t.device.type == "cpu":  # free there; on a GPU, at the epoch's end
-                    check_loss(progress, t._holds())
-                if report is not None:
-                    report.step(progress)
-                if pauses is None:
-                    continue
-                exact = isinstance(train, DeviceLoader)
-                save, halt = pauses.poll(t._steps_run, progress.step, min_steps, exact)
-                if save or (halt and exact):  # a stop saves where it stands, if it can
-                    check_loss(progress, t._holds())
-                    t._check_saveable(progress.epoch, None, False)
-                    t._save(train, best=False)
-                if halt:
-                    where = f"in epoch {progress.epoch + 1}, after batch {progress.step}"
-                    raise RunInterrupted.after(pauses.signals.requested, where, t._holds())
-        if report is not None:
-            report.end_epoch()
+def _train(t: Trainer, train: Batches, progress: EpochProgress, pauses: Pauses | None) -> None:
+    t._net.train()
+    report = t._report
+    if report is not None:
+        report.start_epoch(progress, len(train) if hasattr(train, "__len__") else None)  # type: ignore[arg-type]
+    join: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    min_steps = len(train) if hasattr(train, "__len__") else 0  # type: ignore[arg-type]
+    if t._ddp is not None:
+        join = torch.distributed.algorithms.join.Join([t._ddp])
+        # Ranks may hold one batch more or less; they only agree where all take part.
+        min_steps = -int(dist.all_reduce_max(torch.tensor(-float(min_steps), device=t.device)))
+    with join:
+        for step, (x, y) in enumerate(train, start=progress.step):
+            per_batch = t.recipe.scheduler_interval == "batch"
+            t._step(x, y, progress, step, t.scheduler if per_batch else None)
+            progress.step, t._steps_run = step + 1, t._steps_run + 1
+            for cb in t.callbacks:
+                cb.on_step_end(t, t._steps_run)
+            if t.device.type == "cpu":  # free there; on a GPU, at the epoch's end
+                check_loss(progress, t._holds())
+            if report is not None:
+                report.step(progress)
+            if pauses is None:
+                continue
+            exact = isinstance(train, DeviceLoader)
+            save, halt = pauses.poll(t._steps_run, progress.step, min_steps, exact)
+            if save or (halt and exact):  # a stop saves where it stands, if it can
+                check_loss(progress, t._holds())
+                t._check_saveable(progress.epoch, None, False)
+                t._save(train, best=False)
+            if halt:
+                where = f"in epoch {progress.epoch + 1}, after batch {progress.step}"
+                raise RunInterrupted.after(pauses.signals.requested, where, t._holds())
+    if report is not None:
+        report.end_epoch()

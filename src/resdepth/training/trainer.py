@@ -32,7 +32,7 @@ from .evaluation import (
 )
 from .history import History
 from .loading import model_from_state, read_model_file
-from .loop import EpochLoop
+from .loop import run_epoch
 from .metadata import RunMetadata
 from .progress import ProgressReport
 from .resume import (
@@ -162,7 +162,6 @@ class Trainer:
         self._steps_run = 0  # batches trained in this run, across epochs and resumes
         self._note = ""  # goes into the next history row
         self._started = False  # fit has run (or resumed) on this trainer
-        self._loop = EpochLoop(self)
 
     @classmethod
     def from_checkpoint(
@@ -266,7 +265,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             for epoch in range(self.epoch, self.recipe.epochs):
-                row = self._loop.run(train, val, epoch, pauses)
+                row = run_epoch(self, train, val, epoch, pauses)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, row)
         for cb in self.callbacks:
