@@ -52,7 +52,7 @@ def test_metadata_refuses_what_is_not_metadata() -> None:
 
 def test_a_run_trained_from_python_loads_in_one_line(tmp_path: Path) -> None:
     net = ResNet(PreActBasicBlock, layers=(1, 1), widths=(4, 8), num_classes=3, stem_width=6)
-    trainer = _train(net, tmp_path)
+    trainer = _train(net, tmp_path, seed=3)
     meta = trainer.metadata
     assert meta.model_config is not None and meta.model_config["block"] == "PreActBasicBlock"
     assert meta.classes is None  # (images, labels) tuples carry no class names
@@ -64,6 +64,7 @@ def test_a_run_trained_from_python_loads_in_one_line(tmp_path: Path) -> None:
         assert torch.equal(model.state_dict()[key], value), key
     again = Trainer.from_checkpoint(RunDir(tmp_path).last, device="cpu")
     assert again.recipe == trainer.recipe
+    assert again.metadata.seed == again.seed == 3
     x = make_synthetic(8, 3, 8)[0]
     assert torch.equal(again.predict(x), trainer.predict(x))
 

@@ -180,7 +180,9 @@ class Trainer:
         state = read_model_file(path)
         model = model_from_state(state, path)
         metadata = RunMetadata.from_dict(state.get("metadata"))
-        kwargs = {"progress": False, "checkpoint_every": None, **kwargs}
+        # The run's own seed: a trainer reopened from a checkpoint records what it trained with.
+        defaults = {"progress": False, "checkpoint_every": None, "seed": metadata.seed or 0}
+        kwargs = {**defaults, **kwargs}
         # The recipe as trained, stored whole: a custom recipe needs no registering here.
         recipe = Recipe.from_dict(state["recipe"])
         return cls(model, recipe=recipe, device=device, metadata=metadata, **kwargs)
