@@ -25,6 +25,7 @@ CASES = {
                          "--device", "cpu"],
     "gpu_check": ["--device", "cpu", "--batch", "8", "--seconds", "0.05", "--skip-training",
                   "--no-compile"],
+    "quickstart": ["--epochs", "2", "--subset", "64", "--device", "cpu"],
 }  # fmt: skip
 
 # The policies `transforms.py --stack policies` times when --policies is not given.
@@ -204,6 +205,24 @@ def _check_gpu_check(payload: dict, argv: list[str], printed: str) -> None:
     assert ("short_training" in payload) is ("--skip-training" not in argv)
 
 
+def _check_quickstart(payload: dict, argv: list[str], printed: str) -> None:
+    epochs = _int_option(argv, "--epochs")
+    assert payload["epochs"] == epochs
+    assert f"--epochs {epochs} " in payload["command"] + " "
+    assert (
+        "--data cifar10-sample" in payload["command"] and "--model resnet10" in payload["command"]
+    )
+    for key in ("wall_seconds", "train_seconds", "images_per_second"):
+        _assert_positive(payload[key])
+    assert payload["wall_seconds"] >= payload["train_seconds"]  # the run holds the training
+    final, best = payload["final_test_accuracy"], payload["best_test_accuracy"]
+    assert 0.0 <= final <= best <= 100.0 and 1 <= payload["best_epoch"] <= epochs
+    assert payload["load_average_before"] >= 0 and payload["load_average_after"] >= 0
+    assert payload["date"][:4].isdigit() and payload["machine"]["cpu_model"]
+    assert f"test accuracy {final:.2f}% at the end" in printed
+    assert f"best {best:.2f}% at epoch {payload['best_epoch']}" in " ".join(printed.split())
+
+
 CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "transforms": _check_transforms_paper,
     "transforms-policies": _check_transforms_policies,
@@ -211,6 +230,7 @@ CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "loader": _check_loader,
     "trainer_overhead": _check_trainer_overhead,
     "gpu_check": _check_gpu_check,
+    "quickstart": _check_quickstart,
 }
 
 

@@ -1,0 +1,113 @@
+"""The README's Quick start, measured: its training command as written, timed, with the
+accuracy it reaches, so that the README's figures are copied from one run.
+
+It runs ``resdepth train --model resnet10 --recipe as1 --data cifar10-sample --epochs
+10 --channels-last --out DIR`` in a subprocess (the command a new user types after
+the install), and reports the wall time, the training throughput, the final and best
+test accuracy, the machine, its load before and after, and the date.  Measure on a
+quiet machine: the load average is printed so a reader can tell.
+
+    python benchmarks/quickstart.py --json quickstart.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, write_json  # noqa: E402
+
+from resdepth import History  # noqa: E402
+from resdepth.training import RunDir  # noqa: E402
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return machine_info(torch.device("cpu"))["processor"]
+
+
+def command(out: Path, epochs: int, subset: int | None, device: str | None) -> list[str]:
+    """The Quick start's training command (``--subset`` and ``--device`` only when given)."""
+    args = ["train", "--model", "resnet10", "--recipe", "as1", "--data", "cifar10-sample",
+            "--epochs", str(epochs), "--channels-last", "--out", str(out)]  # fmt: skip
+    if subset is not None:
+        args += ["--subset", str(subset)]
+    if device is not None:
+        args += ["--device", device]
+    return [sys.executable, "-m", "resdepth", *args]
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="the README's 10 (default)")
+    parser.add_argument("--subset", type=int, default=None, help="images per split (a quick check)")
+    parser.add_argument("--device", default=None, help="as --device of resdepth train")
+    parser.add_argument("--out", default=None, help="the run folder (default: a temporary one)")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(args.out) if args.out else Path(scratch) / "quickstart"
+        load_before = os.getloadavg()
+        started = datetime.datetime.now(datetime.timezone.utc)
+        t0 = time.perf_counter()
+        run = subprocess.run(
+            command(out, args.epochs, args.subset, args.device), capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - t0
+        load_after = os.getloadavg()
+        if run.returncode != 0:
+            raise SystemExit(f"the Quick start command failed:\n{run.stderr[-2000:]}")
+        history = History.from_csv(RunDir(out).history)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    best = history.best()
+    assert best is not None  # a finished run with test data has a best epoch
+    payload = {
+        "benchmark": "quickstart",
+        "machine": {**machine_info(device), "cpu_model": cpu_model()},
+        "date": started.isoformat(timespec="seconds"),
+        "command": "resdepth "
+        + " ".join(command(Path("OUT"), args.epochs, args.subset, args.device)[3:]),
+        "load_average_before": round(load_before[0], 2),
+        "load_average_after": round(load_after[0], 2),
+        "epochs": len(history),
+        "wall_seconds": round(seconds, 1),
+        "train_seconds": round(sum(history.column("epoch_seconds")), 1),
+        "images_per_second": round(sum(history.column("images_per_second")) / len(history), 1),
+        "final_test_accuracy": history[-1]["test_accuracy"],
+        "best_test_accuracy": best["test_accuracy"],
+        "best_epoch": best["epoch"],
+    }
+    minutes, rest = divmod(payload["wall_seconds"], 60)
+    print(f"{payload['command']}")
+    machine = payload["machine"]
+    print(f"on {machine['cpu_model']}, {machine['cpu_count']} cores, torch {machine['torch']}, "
+          f"{payload['date']}; load average {payload['load_average_before']} before, "
+          f"{payload['load_average_after']} after")  # fmt: skip
+    print(f"{payload['epochs']} epochs in {int(minutes)} min {rest:.0f} s (training "
+          f"{payload['train_seconds']:.0f} s, about {payload['images_per_second']:.0f} "
+          f"images/s); test accuracy {payload['final_test_accuracy']:.2f}% at the end, "
+          f"best {payload['best_test_accuracy']:.2f}% at epoch "
+          f"{payload['best_epoch']}")  # fmt: skip
+    write_json(args.json, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
