@@ -84,12 +84,18 @@ class RunInterrupted(KeyboardInterrupt):
 
     A ``KeyboardInterrupt``, so that code which catches ``Exception`` does not
     swallow it.  ``signal`` is the signal number; the message says what was saved
-    and how to resume.
+    and how to resume; ``where`` (``"after epoch 3"``) and ``held`` (what is saved)
+    let a caller word its own advice.
     """
 
-    def __init__(self, message: str, signal_number: int) -> None:
+    def __init__(self, message: str, signal_number: int, where: str = "", held: str = "") -> None:
         super().__init__(message)
-        self.signal = signal_number
+        self.signal, self.where, self.held = signal_number, where, held
+
+    @property
+    def signal_name(self) -> str:
+        """``"SIGINT"`` or ``"SIGTERM"``."""
+        return signal.Signals(self.signal).name
 
     @classmethod
     def after(cls, signum: int | None, where: str, held: str) -> RunInterrupted:
@@ -98,8 +104,8 @@ class RunInterrupted(KeyboardInterrupt):
         return cls(
             f"stopped by {signal.Signals(signum).name} {where}; {held}: resume with "
             "fit(..., resume=True) (the command line: the same command with --resume)",
-            signum,
-        )
+            signum, where, held,
+        )  # fmt: skip
 
 
 # ----------------------------------------------------------------------- study

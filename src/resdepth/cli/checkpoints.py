@@ -57,7 +57,8 @@ def convert_command(args: argparse.Namespace) -> int:
 
 def eval_command(args: argparse.Namespace) -> int:
     trainer, meta = _trainer_from_file(args)
-    data = load_data(args, train=args.split == "train", allow_unsplit=True)
+    seed = 0 if args.seed is None else args.seed
+    data = load_data(args, args.split == "train", args.subset, seed, allow_unsplit=True)
     if meta.classes:
         # Labels are names: the data's classes are matched to the checkpoint's by name.
         with user_input(f"--data {args.data} for {args.checkpoint}"):

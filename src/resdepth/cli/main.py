@@ -4,13 +4,15 @@ its exit status."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
+from .._validate import int_in_range, positive_int
 from ..errors import (
     CheckpointError,
     CommandError,
@@ -37,14 +39,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _integer(check: Callable[[str, object], int]) -> Callable[[str], int]:
+    """An argparse type: an integer that ``check`` (from the validation module) accepts."""
+
+    def parse(text: str) -> int:
+        value: object = text  # not a number: the check refuses it, saying what is allowed
+        with contextlib.suppress(ValueError):
+            value = int(text)
+        try:
+            return check("the value", value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).replace("the value ", "")) from None
+
+    return parse
+
+
+_positive_int = _integer(positive_int)
+# Seeds as seed_everything takes them; class counts and image sides up to sizes whose
+# weights and activations still fit a machine (a typo of 10**12 classes allocates 2 PB).
+_seed = _integer(lambda name, value: int_in_range(name, value, 0, 2**63))
+_class_count = _integer(lambda name, value: int_in_range(name, value, 1, 100_001))
+_image_side = _integer(lambda name, value: int_in_range(name, value, 1, 4097))
 
 
 def _seconds(text: str) -> float:
@@ -62,22 +77,25 @@ def _add_data_options(p: argparse.ArgumentParser, required: bool = True) -> None
         "--data", required=required,
         help="cifar10 (the official archive: found in --root, $RESDEPTH_DATA or "
         "~/.cache/resdepth, else downloaded), cifar10-sample (6,000 real CIFAR-10 images "
-        "inside the package), synthetic (random images, for quick checks), "
-        "cifar-10-python.tar.gz or its folder, or a folder or .tar/.tar.gz/.zip archive of "
-        "class subfolders",
+        "inside the package), cifar100 (the official CIFAR-100 archive, fine labels: found "
+        "and downloaded as cifar10 is), synthetic (random images, for quick checks), "
+        "cifar-10-python.tar.gz or cifar-100-python.tar.gz or their folders, or a folder or "
+        ".tar/.tar.gz/.zip archive of class subfolders",
     )  # fmt: skip
     p.add_argument(
         "--root", default=None,
-        help="where to look for CIFAR-10 first (then $RESDEPTH_DATA, ~/.cache/resdepth), "
-        "and download it to",
+        help="where to look for CIFAR-10 or CIFAR-100 first (then $RESDEPTH_DATA, "
+        "~/.cache/resdepth), and download it to",
     )  # fmt: skip
-    p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    p.add_argument(
+        "--no-download", action="store_true", help="never download CIFAR-10 or CIFAR-100"
+    )
     p.add_argument("--cache-dir", default=None, help="cache decoded images of an archive here")
     p.add_argument(
         "--subset", type=_positive_int, default=None, help="use N random images of each split"
     )
     p.add_argument(
-        "--seed", type=int, default=None,
+        "--seed", type=_seed, default=None,
         help="seeds the subset, the model's initial weights, shuffling and augmentation "
         "(default 0; a resumed run keeps its own)",
     )  # fmt: skip
@@ -100,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print a layer-by-layer summary of a model")
     p.add_argument("name", help="a registered model name (see `resdepth models`)")
-    p.add_argument("--input-size", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"))
-    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--input-size", type=_image_side, nargs=3, default=(3, 32, 32),
+                   metavar=("C", "H", "W"), help="each at most 4096 (default 3 32 32)")  # fmt: skip
+    p.add_argument("--num-classes", type=_class_count, default=10, help="at most 100,000")
     p.set_defaults(func=summary_command)
 
     p = sub.add_parser("train", help="train a model with a recipe")
@@ -237,6 +256,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"resdepth: error: {err}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as err:
+        # Out of memory is a failure of the run's size, not of resdepth: one line. Torch
+        # raises it as a RuntimeError on a CPU (OutOfMemoryError, one too, on a GPU).
+        text = str(err)
+        if debug or not (
+            isinstance(err, MemoryError) or "allocate" in text or "out of memory" in text
+        ):
+            raise
+        print(f"resdepth: error: out of memory: {text.splitlines()[0][:300]}", file=sys.stderr)
         return 1
     except RunInterrupted as stopped:
         print(f"resdepth: {stopped}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from ..errors import CommandError, ResumeMismatchError, RunFailed
+from ..errors import CommandError, ResumeMismatchError, RunFailed, RunInterrupted
 from ..recipes import get_recipe
 from ..study import plan_study, plot_study, run_study, study_report
 from ..training import StudyDir
@@ -81,6 +81,13 @@ def study_command(args: argparse.Namespace) -> int:
                   progress=not args.quiet, checkpoint_every=args.checkpoint_every)  # fmt: skip
     except ResumeMismatchError as err:
         raise CommandError(str(err)) from None
+    except RunInterrupted as stopped:
+        # A study resumes by running the same command again (it has no --resume).
+        raise RunInterrupted(
+            f"stopped by {stopped.signal_name} {stopped.where}; {stopped.held}: run the same "
+            "command again to resume the study",
+            stopped.signal, stopped.where, stopped.held,
+        ) from None  # fmt: skip
     except OSError as err:
         raise RunFailed(f"the study stopped: {err}") from None
     _report(Path(args.out))

@@ -25,6 +25,12 @@ def _resumed_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     if args.recipe is not None and args.recipe != recipe.name:
         with user_input("--recipe"):
             recipe = get_recipe(args.recipe)  # the resume check then names every difference
+    trained = len(state["history"]["rows"])
+    if args.epochs is not None and args.epochs < trained:
+        raise CommandError(
+            f"--epochs {args.epochs}: the run in {out} has trained {trained} epochs already; "
+            f"give --epochs {trained} or more, or leave it out to keep the run's length"
+        )
     if args.seed is not None and meta.seed is not None and args.seed != meta.seed:
         raise CommandError(
             f"--seed {args.seed}: the run in {out} used seed {meta.seed}; leave --seed out"

@@ -1,7 +1,17 @@
-"""Data: CIFAR-10, its packaged sample and image folders as uint8 tensors, the device
-loader, safe pickles."""
+"""Data: CIFAR-10, its packaged sample, CIFAR-100 and image folders as uint8 tensors,
+the device loader, safe pickles."""
 
-from .cifar import CIFAR10_URL, is_cifar10_python, load_cifar10, read_cifar10_python
+from .cifar import (
+    CIFAR10_URL,
+    CIFAR100_LABEL_MODES,
+    CIFAR100_URL,
+    is_cifar10_python,
+    is_cifar100_python,
+    load_cifar10,
+    load_cifar100,
+    read_cifar10_python,
+    read_cifar100_python,
+)
 from .folder import CIFAR10_CLASSES, MAX_PIXELS, list_splits, load_image_folder
 from .loader import DeviceLoader
 from .safe_pickle import RestrictedUnpickler
@@ -13,19 +23,24 @@ __all__ = [
     "CIFAR10_CLASSES",
     "CIFAR10_SAMPLE",
     "CIFAR10_URL",
+    "CIFAR100_LABEL_MODES",
+    "CIFAR100_URL",
     "MAX_PIXELS",
     "NAMED_DATASETS",
     "Dataset",
     "DeviceLoader",
     "RestrictedUnpickler",
+    "is_cifar100_python",
     "is_cifar10_python",
     "list_splits",
     "load_cifar10",
+    "load_cifar100",
     "load_dataset",
     "load_image_folder",
     "load_unlabeled",
     "load_unlabeled_pickle",
     "make_synthetic",
+    "read_cifar100_python",
     "read_cifar10_python",
     "write_predictions_csv",
 ]

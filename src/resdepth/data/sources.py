@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
-from .._validate import positive_int
+from .._validate import choice, positive_int
 from ..errors import DatasetNotFoundError
+from . import cifar
 from .cifar import is_cifar10_python, load_cifar10, read_cifar10_python
 from .folder import CIFAR10_CLASSES, list_splits, load_image_folder
 from .synthetic import make_synthetic
@@ -20,7 +21,7 @@ __all__ = ["CIFAR10_SAMPLE", "Dataset", "NAMED_DATASETS", "load_dataset"]
 #: The CIFAR-10 sample inside the package: 500 train and 100 test images per class.
 CIFAR10_SAMPLE = Path(__file__).with_name("cifar10_sample.tar.gz")
 #: The names ``load_dataset`` (and ``--data``) takes besides paths.
-NAMED_DATASETS = ("cifar10", "cifar10-sample", "synthetic")
+NAMED_DATASETS = ("cifar10", "cifar10-sample", "cifar100", "synthetic")
 
 
 @dataclass(frozen=True, repr=False)
@@ -110,6 +111,14 @@ def _folder_split(
     return Dataset(f"{path.name} {split}", images, labels, tuple(names), use)
 
 
+def _cifar100(
+    name: str, split: str, label_mode: str, read: tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]
+) -> Dataset:
+    images, labels, classes = read
+    suffix = " (coarse labels)" if label_mode == "coarse" else ""
+    return Dataset(f"{name} {split}{suffix}", images, labels, classes, split)
+
+
 def load_dataset(
     spec: str | os.PathLike[str],
     train: bool = True,
@@ -119,6 +128,7 @@ def load_dataset(
     synthetic_size: int = 10_000,
     classes: Sequence[str] | None = None,
     allow_unsplit: bool = False,
+    label_mode: str = "fine",
 ) -> Dataset:
     """A split of a named data set or of a path.
 
@@ -126,12 +136,14 @@ def load_dataset(
         spec: ``"cifar10"`` (looked for under ``root``, ``$RESDEPTH_DATA`` and
             ``~/.cache/resdepth``, downloaded with ``download=True``),
             ``"cifar10-sample"`` (the 6,000-image sample inside the package),
+            ``"cifar100"`` (found and downloaded as ``"cifar10"`` is),
             ``"synthetic"``, the official ``cifar-10-python.tar.gz`` or its
-            ``cifar-10-batches-py`` folder, or a folder or archive of class
-            subfolders.
+            ``cifar-10-batches-py`` folder, the official
+            ``cifar-100-python.tar.gz`` or its ``cifar-100-python`` folder, or a
+            folder or archive of class subfolders.
         train: the training split, else the test split.
-        root: where to look for (and download) CIFAR-10 first.
-        download: fetch CIFAR-10 when it is nowhere to be found.
+        root: where to look for (and download) CIFAR-10 or CIFAR-100 first.
+        download: fetch CIFAR-10 or CIFAR-100 when it is nowhere to be found.
         cache_dir: where to keep decoded images of a folder or archive.
         synthetic_size: images in the synthetic training split (a fifth as many in
             its test split).
@@ -139,11 +151,14 @@ def load_dataset(
             the class folders of its training split.
         allow_unsplit: let a folder without ``train``/``test`` folders serve as the
             test split (it then holds the training images).
+        label_mode: CIFAR-100's labels: ``"fine"`` (100 classes) or ``"coarse"``
+            (20 superclasses); other data sets take ``"fine"`` only.
 
     Raises:
         DatasetNotFoundError: when the data set cannot be found or downloaded.
-        ValueError: for a split that is missing, a class outside the class list, or
-            the test split of a folder without splits.
+        ValueError: for a split that is missing, a class outside the class list, the
+            test split of a folder without splits, or a ``label_mode`` other than
+            ``"fine"`` for anything but CIFAR-100.
 
     Examples:
         >>> from resdepth.data import load_dataset
@@ -152,6 +167,12 @@ def load_dataset(
     """  # noqa: E501
     split = "train" if train else "test"
     name = str(spec)
+    choice("label_mode", label_mode, cifar.CIFAR100_LABEL_MODES)
+    if label_mode != "fine" and name != "cifar100" and not cifar.is_cifar100_python(Path(spec)):
+        raise ValueError(f"label_mode={label_mode!r} is for CIFAR-100 only, not {name}")
+    if name == "cifar100":
+        read = cifar.load_cifar100(root, train=train, download=download, label_mode=label_mode)
+        return _cifar100("CIFAR-100", split, label_mode, read)
     if name == "cifar10":
         images, labels = load_cifar10(root, train=train, download=download)
         return Dataset(f"CIFAR-10 {split}", images, labels, CIFAR10_CLASSES, split)
@@ -173,4 +194,7 @@ def load_dataset(
     if is_cifar10_python(path):
         images, labels = read_cifar10_python(path, train=train)
         return Dataset(f"{path.name} {split}", images, labels, CIFAR10_CLASSES, split)
+    if cifar.is_cifar100_python(path):
+        read = cifar.read_cifar100_python(path, train=train, label_mode=label_mode)
+        return _cifar100(path.name, split, label_mode, read)
     return _folder_split(path, split, classes, allow_unsplit, cache_dir)

@@ -3,7 +3,8 @@
 Registered: ``as1`` (SGD + cosine), ``as1-linear`` (SGD + true linear decay),
 ``as2`` (Adam + ReduceLROnPlateau), ``resnet40-ft`` (AS1 + RandomAffine + CutMix,
 310 epochs), and ours, unmeasured: ``fast`` and ``cifar-strong`` (TrivialAugmentWide +
-RandomErasing + label smoothing).  The optimizers, schedules,
+RandomErasing + label smoothing, no weight decay on norms and biases:
+:func:`weight_decay_groups`).  The optimizers, schedules,
 augmentations and mixings a recipe names are registries of their own, so a recipe
 can name a component you add; each kind has ``register_X``, ``unregister_X``,
 ``list_X`` and ``get_X``, as the recipes and the models do.
@@ -32,9 +33,11 @@ from .components import (
 )
 from .recipe import METRICS, Recipe, TransformSpec
 from .registry import get_recipe, list_recipes, register_recipe, unregister_recipe
+from .weight_decay import NORM_LAYERS, weight_decay_groups
 
 __all__ = [
     "METRICS",
+    "NORM_LAYERS",
     "Recipe",
     "Schedule",
     "ScheduleLength",
@@ -60,4 +63,5 @@ __all__ = [
     "unregister_optimizer",
     "unregister_recipe",
     "unregister_schedule",
+    "weight_decay_groups",
 ]

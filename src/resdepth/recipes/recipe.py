@@ -11,7 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validate import choice, float_in_range, non_empty_string, positive_float, positive_int
+from .._validate import (
+    choice,
+    float_in_range,
+    non_empty_string,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
 from .components import (
     ScheduleLength,
@@ -21,6 +28,7 @@ from .components import (
     get_schedule,
     keyword_names,
 )
+from .weight_decay import weight_decay_groups
 
 __all__ = ["METRICS", "Recipe", "TransformSpec"]
 
@@ -34,6 +42,8 @@ METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 _OPTIMIZER_SHORTCUTS = ("lr", "momentum", "weight_decay", "nesterov", "betas")
 # Fields that describe a recipe without changing what training does.
 DESCRIPTIVE_FIELDS = ("source", "description")
+# Weight-decay groups: left out of to_dict while None, as recipes were before they existed.
+_DECAY_FIELDS = ("norm_weight_decay", "bias_weight_decay")
 
 
 def _freeze(value: Any) -> Any:
@@ -94,6 +104,12 @@ class Recipe:
         std: normalisation standard deviations.
         source: where the recipe comes from (paper section or URL).
         description: one line for ``resdepth recipes``.
+        norm_weight_decay: weight decay of the parameters of normalisation layers
+            (:data:`~resdepth.recipes.NORM_LAYERS`, their biases included); ``None``:
+            the optimiser's ``weight_decay``, in one group with the rest.
+        bias_weight_decay: weight decay of the other biases; ``None``: the
+            optimiser's ``weight_decay``.  See
+            :func:`~resdepth.recipes.weight_decay_groups`.
 
     Examples:
         >>> from resdepth.recipes import get_recipe
@@ -124,6 +140,8 @@ class Recipe:
     std: tuple[float, ...] = CIFAR10_STD
     source: str = ""
     description: str = ""
+    norm_weight_decay: float | None = None
+    bias_weight_decay: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("optimizer_kwargs", "scheduler_kwargs", "mixing_kwargs"):
@@ -148,6 +166,9 @@ class Recipe:
         for name in ("epochs", "batch_size", "test_batch_size"):
             positive_int(name, getattr(self, name))
         float_in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, include_high=False)
+        for name in _DECAY_FIELDS:
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, non_negative_float(name, getattr(self, name)))
         try:  # the checks of the Normalize it builds
             self.build_eval_transform()
         except (ValueError, TypeError) as err:
@@ -179,8 +200,15 @@ class Recipe:
                 f"recipe {self.name!r}: optimizer_kwargs must hold a finite, positive lr, "
                 f"got {lr!r}"
             ) from None
-        self._check_kwargs("optimizer_kwargs", self.optimizer_kwargs, cls, 1,
-                           f"{self.optimizer} ({cls.__module__}.{cls.__name__})")  # fmt: skip
+        what = f"{self.optimizer} ({cls.__module__}.{cls.__name__})"
+        self._check_kwargs("optimizer_kwargs", self.optimizer_kwargs, cls, 1, what)
+        allowed, open_ended = keyword_names(cls, skip=1)
+        for name in _DECAY_FIELDS:
+            if getattr(self, name) is not None and not (open_ended or "weight_decay" in allowed):
+                raise ValueError(
+                    f"recipe {self.name!r}: {name} needs an optimizer that takes weight_decay, "
+                    f"which {what} does not"
+                )
         try:  # values: the optimizer's own checks, on a throw-away parameter
             cls([nn.Parameter(torch.zeros(1))], **_thaw(self.optimizer_kwargs))
         except (ValueError, TypeError) as err:
@@ -277,8 +305,17 @@ class Recipe:
         return Recipe(**{**current, **overrides, "optimizer_kwargs": opt})
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain dicts, tuples and numbers (what a checkpoint stores)."""
-        return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """Every field as plain dicts, tuples and numbers (what a checkpoint stores).
+
+        ``norm_weight_decay`` and ``bias_weight_decay`` are left out while ``None``, so
+        the recipes that do not set them describe themselves as they did before those
+        fields existed (and resume checkpoints written then).
+        """
+        return {
+            f.name: _thaw(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if not (f.name in _DECAY_FIELDS and getattr(self, f.name) is None)
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
@@ -295,9 +332,25 @@ class Recipe:
 
     # ------------------------------------------------------------------ builders
     def build_optimizer(self, model: nn.Module | list[Any]) -> torch.optim.Optimizer:
-        """The optimiser over ``model``'s parameters (or a list of parameters/groups)."""
-        params = model.parameters() if isinstance(model, nn.Module) else model
-        return get_optimizer(self.optimizer)(params, **_thaw(self.optimizer_kwargs))
+        """The optimiser over ``model``'s parameters (or a list of parameters/groups),
+        in the groups of :func:`~resdepth.recipes.weight_decay_groups` when
+        ``norm_weight_decay`` or ``bias_weight_decay`` is set (else in one group).
+
+        Raises:
+            TypeError: if those fields are set and ``model`` is not an ``nn.Module``.
+        """
+        kwargs = _thaw(self.optimizer_kwargs)
+        if self.norm_weight_decay is None and self.bias_weight_decay is None:
+            params = model.parameters() if isinstance(model, nn.Module) else model
+            return get_optimizer(self.optimizer)(params, **kwargs)
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"recipe {self.name!r} sets norm_weight_decay or bias_weight_decay, which "
+                "needs the model (an nn.Module) to tell normalisation layers and biases apart, "
+                "not a list of parameters"
+            )
+        groups = weight_decay_groups(model, None, self.norm_weight_decay, self.bias_weight_decay)
+        return get_optimizer(self.optimizer)(groups, **kwargs)
 
     def build_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1) -> Any:
         """The scheduler; its length is ``epochs`` steps, or ``epochs * steps_per_epoch``
@@ -330,8 +383,11 @@ class Recipe:
         return mix.compile_apply() if compile else mix
 
     def summary(self) -> str:
-        """One line: optimiser, schedule, epochs, augmentation."""
-        opt = ", ".join(f"{k}={v}" for k, v in self.optimizer_kwargs.items())
+        """One line: optimiser (with the weight-decay groups when set), schedule, epochs,
+        augmentation."""
+        groups = {name: getattr(self, name) for name in _DECAY_FIELDS}
+        settings = {**self.optimizer_kwargs, **{k: v for k, v in groups.items() if v is not None}}
+        opt = ", ".join(f"{k}={v}" for k, v in settings.items())
         aug = ", ".join(name for name, _ in self.augment) or "none"
         mix = f" + {self.mixing}" if self.mixing else ""
         schedule = f"{self.scheduler}/{self.scheduler_interval}"

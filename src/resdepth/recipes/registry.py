@@ -167,13 +167,16 @@ register_recipe(
             ("RandomErasing", {"p": 0.25, "value": 0.0}),
         ),
         label_smoothing=0.1,
+        norm_weight_decay=0.0,
+        bias_weight_decay=0.0,
         source=(
             "resdepth (ours, not from the paper): AS1 with the policy augmentations of "
-            "torchvision's CIFAR/ImageNet references; unmeasured until a GPU run reports it"
+            "torchvision's CIFAR/ImageNet references and no weight decay on normalisation "
+            "layers and biases; unmeasured until a GPU run reports it"
         ),
         description=(
-            "ours: AS1 + TrivialAugmentWide + RandomErasing (p 0.25) + label smoothing 0.1; "
-            "unmeasured"
+            "ours: AS1 + TrivialAugmentWide + RandomErasing (p 0.25) + label smoothing 0.1, "
+            "no decay on norms and biases; unmeasured"
         ),
     )
 )

@@ -118,9 +118,15 @@ def describe_row(row: dict[str, Any], epochs: int) -> str:
     )
 
 
-def non_finite(model: nn.Module, row: dict[str, Any] | None, has_val: bool) -> list[str]:
+def non_finite(
+    model: nn.Module,
+    row: dict[str, Any] | None,
+    has_val: bool,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> list[str]:
     """Names of the model's floating-point tensors (parameters and buffers, such as
-    BatchNorm's running variance) and of the row's losses that are NaN or infinite."""
+    BatchNorm's running variance), of the optimizer's state (momentum, Adam's moments)
+    and of the row's losses that are NaN or infinite."""
     bad = []
     if row is not None:
         bad = [
@@ -129,6 +135,14 @@ def non_finite(model: nn.Module, row: dict[str, Any] | None, has_val: bool) -> l
             if (k == "train_loss" or has_val) and not math.isfinite(row[k])
         ]
     tensors = [(k, t) for k, t in model.state_dict().items() if t.is_floating_point()]
+    if optimizer is not None:
+        names = {id(p): n for n, p in model.named_parameters()}
+        tensors += [
+            (f"the optimizer's {key} of {names.get(id(param), 'a parameter')}", value)
+            for param, state in optimizer.state.items()
+            for key, value in state.items()
+            if isinstance(value, Tensor) and value.is_floating_point()
+        ]
     # One read of the device for all tensors; the names only when something is wrong.
     if tensors and not bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
         bad += [k for k, t in tensors if not bool(t.isfinite().all())]
@@ -146,10 +160,16 @@ def check_loss(progress: EpochProgress, saved: str) -> None:
 
 
 def check_saveable(
-    model: nn.Module, epoch: int, row: dict[str, Any] | None, has_val: bool, saved: str
+    model: nn.Module,
+    epoch: int,
+    row: dict[str, Any] | None,
+    has_val: bool,
+    saved: str,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> None:
-    """Raise rather than record or save non-finite weights, buffers or losses."""
-    bad = non_finite(model, row, has_val)
+    """Raise rather than record or save non-finite weights, buffers, optimizer state or
+    losses."""
+    bad = non_finite(model, row, has_val, optimizer)
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise NonFiniteLossError(

@@ -71,7 +71,10 @@ class RunDir:
         Raises:
             RunExistsError: a run is there and ``resume`` is false.
             FileNotFoundError: ``resume`` is true and there is no ``last.pt``.
+            NotADirectoryError: the path is a file.
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"{self.path} is a file, not a run folder; choose a folder")
         if resume and not self.last.exists():
             raise FileNotFoundError(f"no run to resume in {self.path} (no last.pt)")
         if not resume and self.last.exists():

@@ -11,7 +11,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_unit_range, choice, image_batch, non_negative_float
+from .._validate import check_unit_range, choice, image_batch, non_negative_float, positive_int
 from ..data import Dataset, DeviceLoader
 from ..recipes import Recipe, get_recipe
 from . import distributed as dist
@@ -305,7 +305,7 @@ class Trainer:
         return self._run_dir.holds() if self._run_dir else "nothing is saved without out_dir"
 
     def _check_saveable(self, epoch: int, row: dict[str, Any] | None, has_val: bool) -> None:
-        check_saveable(unwrap_model(self.model), epoch, row, has_val, self._holds())
+        check_saveable(unwrap_model(self.model), epoch, row, has_val, self._holds(), self.optimizer)
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, data: Batches | Dataset | tuple[Tensor, Tensor]) -> dict[str, float]:
@@ -325,6 +325,8 @@ class Trainer:
         """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
         [0, 1]; ``tta`` averages with flipped images."""
         check_unit_range(image_batch(images))
+        if batch_size is not None:
+            positive_int("batch_size", batch_size)
         return predict_images(
             unwrap_model(self._net), images, self.recipe.build_eval_transform(),
             batch_size or self.recipe.test_batch_size, self.device, self.precision,

@@ -1,0 +1,112 @@
+"""Command-line mistakes, each with the one line and the exit status it must give
+(2: the input is wrong; 1: the run failed), and what a stopped study tells the user."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from resdepth import NonFiniteLossError, ResNet, Trainer
+from resdepth.cli import main
+from resdepth.data import make_synthetic
+from resdepth.recipes import get_recipe
+
+from ..conftest import TINY_MODEL
+
+TRAIN = ["train", "--model", TINY_MODEL, "--data", "synthetic", "--subset", "32", "--quiet",
+         "--batch-size", "16"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main([*TRAIN, "--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
+# (arguments, exit status, a piece of the one line); "{run}" is a finished 2-epoch run,
+# "{file}" a plain file.
+CASES = [
+    (["train", "--data", "synthetic", "--out", "x", "--seed", "-5"], 2, "--seed"),
+    (["train", "--data", "synthetic", "--out", "x", "--seed", str(2**70)], 2, "--seed"),
+    (["train", "--data", "synthetic", "--out", "x", "--seed", "one"], 2, "must be an integer"),
+    (["summary", "resnet10", "--input-size", "3", "100000", "100000"], 2, "--input-size"),
+    (["summary", "resnet10", "--num-classes", str(10**12)], 2, "--num-classes"),
+    ([*TRAIN, "--epochs", "1", "--out", "{file}"], 2, "is a file, not a run folder"),
+    ([*TRAIN, "--epochs", "1", "--out", "{run}", "--resume"], 2, "has trained 2 epochs"),
+]
+
+
+@pytest.mark.parametrize(("argv", "status", "says"), CASES, ids=[str(i) for i in range(len(CASES))])
+def test_each_mistake_is_one_line(
+    argv: list[str], status: int, says: str, finished_run: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    plain = tmp_path / "a-file"
+    plain.write_text("not a folder")
+    argv = [a.replace("{run}", str(finished_run)).replace("{file}", str(plain)) for a in argv]
+    try:
+        got = main(argv)
+    except SystemExit as stop:  # argparse's own usage errors
+        got = int(stop.code or 0)
+    err = capsys.readouterr().err
+    assert got == status, err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_eval_honours_subset(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    last = str(finished_run / "last.pt")
+    assert main(["eval", last, "--data", "synthetic", "--subset", "8"]) == 0
+    assert "(8 images)" in capsys.readouterr().out
+
+
+def test_predict_refuses_a_batch_size_that_is_not_positive() -> None:
+    trainer = Trainer(ResNet(layers=(1,), widths=(4,), num_classes=3), device="cpu", progress=False)
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    for size in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            trainer.predict(images, batch_size=size)  # type: ignore[arg-type]
+    assert trainer.predict(images, batch_size=2).shape == (5,)
+
+
+def test_non_finite_optimizer_state_is_not_saved(tmp_path: Path) -> None:
+    net = ResNet(layers=(1,), widths=(4,), num_classes=3)
+    trainer = Trainer(net, recipe=get_recipe("as2", batch_size=8), device="cpu",
+                      progress=False, out_dir=tmp_path)  # fmt: skip
+    train, val = trainer.build_loaders(make_synthetic(16, 3, 8), make_synthetic(8, 3, 8, seed=1))
+    trainer.fit(train, val, epochs=1)
+    saved = (tmp_path / "last.pt").read_bytes()
+    state = next(iter(trainer.optimizer.state.values()))
+    state["exp_avg_sq"].fill_(float("inf"))  # a blow-up Adam's update hides (m / inf = 0)
+    with pytest.raises(NonFiniteLossError, match="the optimizer's exp_avg_sq"):
+        trainer.fit(train, val, epochs=2)
+    assert (tmp_path / "last.pt").read_bytes() == saved  # the good checkpoint is kept
+
+
+def test_a_stopped_study_says_how_a_study_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "study"
+
+    def stop_after_the_first_epoch() -> None:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/history.csv")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=stop_after_the_first_epoch, daemon=True)
+    watcher.start()
+    status = main(["study", "--data", "synthetic", "--subset", "64", "--shapes", "10",
+                   "--budget", "20000", "--base-widths", "4", "8", "16", "32", "--epochs", "200",
+                   "--out", str(out), "--quiet", "--checkpoint-every", "off"])  # fmt: skip
+    watcher.join()
+    err = capsys.readouterr().err
+    assert status == 128 + signal.SIGTERM, err
+    assert "run the same command again to resume the study" in err and "--resume" not in err
