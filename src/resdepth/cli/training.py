@@ -74,7 +74,7 @@ def train_command(args: argparse.Namespace) -> int:
     test = load_data(args, False, subset, seed, train.classes, settings["test_on_train"])
     # Seeded before the model is built: the same command gives the same initial weights.
     seed_everything(seed, deterministic=args.deterministic)
-    overrides = {"num_classes": len(train.classes)}
+    overrides: dict[str, Any] = {"num_classes": len(train.classes)}
     with user_input("--model"):
         model = get_model(settings["model"], **overrides)
     data = {"name": str(args.data), "subset": subset, "test_on_train": settings["test_on_train"]}

@@ -1,7 +1,8 @@
 """Models: residual blocks, the ResNet factory, presets, registry and sizing tools."""
 
-from . import presets
+from . import hub, presets
 from .blocks import BasicBlock, Bottleneck, Projection, ResidualBlock
+from .hub import make_pretrained_cfg
 from .paper import load_paper_checkpoint, paper_model_config, read_paper_state_dict
 from .preact import BLOCKS, PreActBasicBlock, PreActBottleneck, WideBasicBlock
 from .presets import (
@@ -44,8 +45,10 @@ __all__ = [
     "fit_widths",
     "get_model",
     "get_model_builder",
+    "hub",
     "list_models",
     "load_paper_checkpoint",
+    "make_pretrained_cfg",
     "paper_model_config",
     "preact_resnet18",
     "presets",

@@ -105,6 +105,8 @@ class _Block(ResidualBlock):
         self.shortcut = self._shortcut(
             in_channels, width * self.expansion, stride, skip_kernel_size, shortcut_norm
         )
+        # A plain bool, which TorchScript can read (it cannot test a submodule's class).
+        self.projects: bool = isinstance(self.shortcut, Projection)
 
     def _build(
         self, in_channels: int, width: int, stride: int, kernel_size: int, norm_layer: NormLayer

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import probability
-from .blocks import BasicBlock, Bottleneck, NormLayer, Projection, ResidualBlock, _Block
+from .blocks import BasicBlock, Bottleneck, NormLayer, ResidualBlock, _Block
 
 __all__ = ["BLOCKS", "PreActBasicBlock", "PreActBottleneck", "WideBasicBlock"]
 
@@ -19,12 +19,13 @@ class _PreAct(_Block):
     and a projection shortcut (an identity shortcut takes the input as it is)."""
 
     preactivation: ClassVar[bool] = True
-    bn1: nn.Module
+    if TYPE_CHECKING:  # each subclass builds it; a run-time annotation would stop TorchScript
+        bn1: nn.Module
 
     def _residual(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(normalised input, shortcut)``."""
         out = F.relu(self.bn1(x))
-        shortcut: Tensor = self.shortcut(out) if isinstance(self.shortcut, Projection) else x
+        shortcut: Tensor = self.shortcut(out) if self.projects else x
         return out, shortcut
 
 

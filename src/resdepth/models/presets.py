@@ -1,7 +1,8 @@
 """Named networks: the paper's ResNet10, ResNet40 and ResNet102, ResNet-18, and the
 standard CIFAR baselines PreAct-ResNet-18, WRN-16-8 and WRN-28-10.
 
-Each preset is a thin, keyword-only function over :func:`_resnet`; any
+Each preset is a thin, keyword-only function over one builder, which also sets its
+``pretrained_cfg`` (see :mod:`resdepth.models.hub`); any
 :class:`~resdepth.ResNet` argument can be overridden (``resnet40(num_classes=100)``,
 ``resnet40(widths=(16, 32, 64, 128))``).
 """
@@ -9,12 +10,12 @@ Each preset is a thin, keyword-only function over :func:`_resnet`; any
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
 from typing import Any
 
 from .blocks import BasicBlock, ResidualBlock
+from .hub import make_pretrained_cfg
 from .preact import PreActBasicBlock, WideBasicBlock
-from .registry import register_model
+from .registry import register_model, unknown_arguments_error
 from .resnet import ResNet
 
 __all__ = [
@@ -29,20 +30,33 @@ __all__ = [
 
 _RESNET_ARGS = frozenset(inspect.signature(ResNet.__init__).parameters) - {"self"}
 
+_PAPER = "Deep Residual Learning: Analyzing Model Performance on CIFAR-10 Images"
+_HE = "He et al., 2016, Deep Residual Learning for Image Recognition (CVPR)"
+_PREACT = "He et al., 2016, Identity Mappings in Deep Residual Networks (ECCV)"
+_WRN = "Zagoruyko and Komodakis, 2016, Wide Residual Networks (BMVC)"
 
-def _resnet(
-    block: type[ResidualBlock],
-    layers: Sequence[int],
-    widths: Sequence[int],
-    overrides: dict[str, Any],
-) -> ResNet:
-    unknown = sorted(set(overrides) - _RESNET_ARGS)
-    if unknown:
-        raise ValueError(
-            f"unknown model argument(s) {', '.join(unknown)}; "
-            f"expected some of {', '.join(sorted(_RESNET_ARGS))}"
-        )
-    return ResNet(**{"block": block, "layers": layers, "widths": widths, **overrides})
+# Each preset's block, blocks per stage, widths, and the paper it comes from.
+_PRESETS: dict[str, tuple[type[ResidualBlock], tuple[int, ...], tuple[int, ...], str]] = {
+    "resnet10": (BasicBlock, (1, 1, 1, 1), (64, 128, 256, 512), _PAPER),
+    "resnet40": (BasicBlock, (5, 7, 4, 3), (32, 64, 128, 256), _PAPER),
+    "resnet102": (BasicBlock, (8, 13, 17, 12), (16, 32, 64, 128), _PAPER),
+    "resnet18": (BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), _HE),
+    "preact_resnet18": (PreActBasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), _PREACT),
+    "wrn_16_8": (WideBasicBlock, (2, 2, 2), (128, 256, 512), _WRN),
+    "wrn_28_10": (WideBasicBlock, (4, 4, 4), (160, 320, 640), _WRN),
+}
+
+
+def _preset(name: str, overrides: dict[str, Any], takes: frozenset[str] = _RESNET_ARGS) -> ResNet:
+    """The preset ``name`` with ``overrides`` (of the arguments it ``takes``), and its
+    ``pretrained_cfg``: the one place a preset's network is built and describes itself."""
+    if not set(overrides) <= _RESNET_ARGS:
+        raise unknown_arguments_error(name, set(overrides) - _RESNET_ARGS, takes)
+    block, layers, widths, source = _PRESETS[name]
+    net = ResNet(**{"block": block, "layers": layers, "widths": widths, **overrides})
+    channels = net.conv1.in_channels
+    net.pretrained_cfg = make_pretrained_cfg(net.num_classes, channels, name, source)
+    return net
 
 
 @register_model
@@ -56,9 +70,7 @@ def resnet10(*, num_classes: int = 10, **overrides: Any) -> ResNet:
         >>> count_parameters(presets.resnet10())
         4903242
     """
-    return _resnet(
-        BasicBlock, (1, 1, 1, 1), (64, 128, 256, 512), dict(overrides, num_classes=num_classes)
-    )
+    return _preset("resnet10", dict(overrides, num_classes=num_classes))
 
 
 @register_model
@@ -74,9 +86,7 @@ def resnet40(*, num_classes: int = 10, **overrides: Any) -> ResNet:
         >>> count_parameters(net), depth(net)
         (4994730, 40)
     """
-    return _resnet(
-        BasicBlock, (5, 7, 4, 3), (32, 64, 128, 256), dict(overrides, num_classes=num_classes)
-    )
+    return _preset("resnet40", dict(overrides, num_classes=num_classes))
 
 
 @register_model
@@ -90,9 +100,7 @@ def resnet102(*, num_classes: int = 10, **overrides: Any) -> ResNet:
         >>> count_parameters(presets.resnet102())
         4997658
     """
-    return _resnet(
-        BasicBlock, (8, 13, 17, 12), (16, 32, 64, 128), dict(overrides, num_classes=num_classes)
-    )
+    return _preset("resnet102", dict(overrides, num_classes=num_classes))
 
 
 @register_model
@@ -101,9 +109,7 @@ def resnet18(*, num_classes: int = 10, **overrides: Any) -> ResNet:
 
     11,173,962 trainable parameters with 10 classes.
     """
-    return _resnet(
-        BasicBlock, (2, 2, 2, 2), (64, 128, 256, 512), dict(overrides, num_classes=num_classes)
-    )
+    return _preset("resnet18", dict(overrides, num_classes=num_classes))
 
 
 @register_model
@@ -113,14 +119,12 @@ def preact_resnet18(*, num_classes: int = 10, **overrides: Any) -> ResNet:
 
     11,172,170 trainable parameters with 10 classes (the 11.17M usually quoted).
     """
-    return _resnet(PreActBasicBlock, (2, 2, 2, 2), (64, 128, 256, 512),
-                   dict(overrides, num_classes=num_classes))  # fmt: skip
+    return _preset("preact_resnet18", dict(overrides, num_classes=num_classes))
 
 
-def _wide(n: int, k: int, num_classes: int, dropout: float, overrides: dict[str, Any]) -> ResNet:
-    widths = (16 * k, 32 * k, 64 * k)
+def _wide(name: str, num_classes: int, dropout: float, overrides: dict[str, Any]) -> ResNet:
     kwargs = {"stem_width": 16, "block_kwargs": {"dropout": dropout}, **overrides}
-    return _resnet(WideBasicBlock, (n, n, n), widths, dict(kwargs, num_classes=num_classes))
+    return _preset(name, dict(kwargs, num_classes=num_classes), _RESNET_ARGS | {"dropout"})
 
 
 @register_model
@@ -130,7 +134,7 @@ def wrn_16_8(*, num_classes: int = 10, dropout: float = 0.0, **overrides: Any) -
 
     10,961,370 trainable parameters with 10 classes (the paper's 11.0M).
     """
-    return _wide(2, 8, num_classes, dropout, overrides)
+    return _wide("wrn_16_8", num_classes, dropout, overrides)
 
 
 @register_model
@@ -140,4 +144,4 @@ def wrn_28_10(*, num_classes: int = 10, dropout: float = 0.0, **overrides: Any) 
 
     36,479,194 trainable parameters with 10 classes (the paper's 36.5M).
     """
-    return _wide(4, 10, num_classes, dropout, overrides)
+    return _wide("wrn_28_10", num_classes, dropout, overrides)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import re
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from torch import nn
 
 from .._registry import Patterns, Registry, bare_or_called
 
-__all__ = ["register_model", "unregister_model", "list_models", "get_model", "get_model_builder"]
+__all__ = [
+    "get_model",
+    "get_model_builder",
+    "list_models",
+    "register_model",
+    "unknown_arguments_error",
+    "unregister_model",
+]
 
 ModelBuilder = Callable[..., nn.Module]
 B = TypeVar("B", bound=ModelBuilder)
@@ -75,9 +84,16 @@ def unregister_model(name: str, *, missing_ok: bool = False) -> ModelBuilder | N
     return _MODELS.remove(name, missing_ok)
 
 
-def list_models(pattern: Patterns = "*") -> list[str]:
-    """Sorted names of the registered models that match an fnmatch ``pattern``, or any
-    of a list of patterns.
+def list_models(filter: Patterns = "*", exclude_filters: Patterns = ()) -> list[str]:  # noqa: A002
+    """Sorted names of the registered models that match ``filter`` and none of
+    ``exclude_filters``, as timm's ``list_models`` (each one fnmatch pattern, or a list).
+
+    Args:
+        filter: the names to list: any that matches one of these patterns.
+        exclude_filters: names matching any of these patterns are left out.
+
+    Raises:
+        TypeError: if a pattern is not a string.
 
     Examples:
         >>> from resdepth import list_models
@@ -85,8 +101,11 @@ def list_models(pattern: Patterns = "*") -> list[str]:
         ['resnet10', 'resnet102', 'resnet18']
         >>> list_models(["wrn_*", "preact_*"])
         ['preact_resnet18', 'wrn_16_8', 'wrn_28_10']
+        >>> list_models("resnet*", exclude_filters="resnet1*")
+        ['resnet40']
     """
-    return _MODELS.names(pattern)
+    excluded = set(_MODELS.names(exclude_filters))
+    return [name for name in _MODELS.names(filter) if name not in excluded]
 
 
 def get_model_builder(name: str) -> ModelBuilder:
@@ -98,15 +117,66 @@ def get_model_builder(name: str) -> ModelBuilder:
     return _MODELS.get(name)
 
 
-def get_model(name: str, **overrides: Any) -> nn.Module:
+def unknown_arguments_error(model: str, unknown: Iterable[str], known: Iterable[str]) -> ValueError:
+    """The one-line error for keyword arguments that the model ``model`` does not take,
+    naming them, a close match for each, and the arguments it does take.
+
+    Examples:
+        >>> print(unknown_arguments_error("resnet40", ["widht"], ["widths", "layers"]))
+        model 'resnet40' takes no argument 'widht' (did you mean 'widths'?); it takes layers, widths
+    """
+    bad, good = sorted(unknown), sorted(known)
+    close = [m for u in bad for m in difflib.get_close_matches(u, good, n=1, cutoff=0.6)]
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    takes = f"; it takes {', '.join(good)}" if good else ""
+    noun = "argument" if len(bad) == 1 else "arguments"
+    return ValueError(f"model {model!r} takes no {noun} {', '.join(map(repr, bad))}{hint}{takes}")
+
+
+_NO_WEIGHTS = (
+    "resdepth ships no downloadable weights, so get_model({name!r}, pretrained=True) has "
+    "nothing to load: build it with pretrained=False, then load the paper's own files with "
+    "resdepth.models.load_paper_checkpoint(path), or a run of your own with "
+    "resdepth.load_model(path)"
+)
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def get_model(name: str, pretrained: bool = False, **overrides: Any) -> nn.Module:
     """Build the model registered as ``name``, passing ``overrides`` to its builder.
 
+    The call shape of timm's ``create_model``: ``pretrained`` is there so that code
+    written for timm and torch.hub runs, but resdepth ships no weights to download.
+
+    Args:
+        name: the registered name (see :func:`list_models`).
+        pretrained: must stay ``False``: resdepth ships no downloadable weights (see
+            "Raises").
+        **overrides: keyword arguments for the builder (``num_classes=100``).
+
     Raises:
-        ValueError: for an unknown name (with close matches) or an unknown override.
+        ValueError: for an unknown name (with close matches); for an argument the
+            model does not take (one line naming the model and the argument); and
+            for ``pretrained=True``, pointing to
+            :func:`resdepth.models.load_paper_checkpoint` for the paper's files and
+            :func:`resdepth.load_model` for your own runs.
 
     Examples:
         >>> from resdepth import get_model
         >>> get_model("resnet40", num_classes=100).fc.out_features
         100
+        >>> get_model("resnet40").pretrained_cfg["input_size"]
+        (3, 32, 32)
     """
-    return get_model_builder(name)(**overrides)
+    builder = get_model_builder(name)
+    if pretrained:
+        raise ValueError(_NO_WEIGHTS.format(name=name))
+    try:
+        return builder(**overrides)
+    except TypeError as err:
+        # A builder without **overrides, or one that hands them on: name the argument
+        # here rather than in a traceback from deep inside.
+        found = _UNEXPECTED.search(str(err))
+        if found is None or found.group(1) not in overrides:
+            raise
+        raise unknown_arguments_error(name, [found.group(1)], ()) from None

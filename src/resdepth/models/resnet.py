@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .._validate import odd_positive_int, positive_int, positive_ints
 from .blocks import BasicBlock, NormLayer, ResidualBlock
+from .hub import make_pretrained_cfg
 
 __all__ = ["ResNet"]
 
@@ -46,6 +47,12 @@ class ResNet(nn.Module):
     With a pre-activation block the stem is the convolution alone and a final
     norm and ReLU come before the pooling (He et al., 2016b).
 
+    It follows timm's model contract: :meth:`forward_features`,
+    :meth:`forward_head`, :meth:`get_classifier`, :meth:`reset_classifier`, and
+    ``pretrained_cfg`` (also ``default_cfg``), a plain dict of the input settings
+    (32x32 images, CIFAR-10's mean and std) that
+    ``timm.data.resolve_model_data_config`` reads.  ``torch.jit.script`` compiles it.
+
     Args:
         block: the residual block class: :class:`BasicBlock`, :class:`Bottleneck`,
             :class:`PreActBasicBlock`, :class:`PreActBottleneck` or
@@ -76,6 +83,9 @@ class ResNet(nn.Module):
         torch.Size([2, 3])
     """
 
+    # Properties TorchScript leaves out when it compiles the network.
+    __jit_unused_properties__ = ["stages", "default_cfg"]
+
     def __init__(
         self,
         block: type[ResidualBlock] = BasicBlock,
@@ -104,7 +114,9 @@ class ResNet(nn.Module):
         self.stem_width = positive_int("stem_width", stem_width or self.widths[0])
         extra = dict(block_kwargs or {})
 
-        stem, pre = self.stem_width, self.block.preactivation
+        # A plain attribute, which TorchScript can read (it cannot read the block class).
+        self.preactivation: bool = self.block.preactivation
+        stem, pre = self.stem_width, self.preactivation
         k = self.kernel_size
         self.conv1 = nn.Conv2d(in_channels, stem, k, 1, k // 2, bias=False)
         # A pre-activation network normalises in each block, so its stem is the conv alone.
@@ -132,7 +144,9 @@ class ResNet(nn.Module):
         self.final_norm: nn.Module = norm_layer(channels) if pre else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
-        self.fc = nn.Linear(channels, self.num_classes)
+        self.fc: nn.Module = nn.Linear(channels, self.num_classes)
+        #: What the network says about itself to timm (see :mod:`resdepth.models.hub`).
+        self.pretrained_cfg = make_pretrained_cfg(self.num_classes, in_channels)
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
@@ -157,18 +171,85 @@ class ResNet(nn.Module):
         """The residual stages in forward order (``layer1``, ``layer2``, ...)."""
         return [getattr(self, name) for name in self.stage_names]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Stem and stages: the feature map before pooling."""
-        x = self.conv1(x)
-        if not self.block.preactivation:
-            x = F.relu(self.bn1(x))
-        for stage in self.stages:
-            x = stage(x)
-        return F.relu(self.final_norm(x)) if self.block.preactivation else x
+    @property
+    def default_cfg(self) -> dict[str, Any]:
+        """The same dict as :attr:`pretrained_cfg` (the name older timm code reads)."""
+        return self.pretrained_cfg
 
-    def forward_head(self, x: Tensor) -> Tensor:
-        """Pooling, flatten and the linear classifier."""
-        logits: Tensor = self.fc(self.flatten(self.avgpool(x)))
+    def get_classifier(self) -> nn.Module:
+        """The classifier: the ``fc`` layer (``nn.Identity`` after ``reset_classifier(0)``).
+
+        Examples:
+            >>> from resdepth import get_model
+            >>> get_model("resnet10").get_classifier()
+            Linear(in_features=512, out_features=10, bias=True)
+        """
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a new one for ``num_classes`` outputs, as timm does.
+
+        The new ``nn.Linear`` (PyTorch's default initialisation) sits on the device and
+        has the dtype of the stem; ``num_classes`` and ``pretrained_cfg["num_classes"]``
+        follow.  With 0 the classifier becomes ``nn.Identity``, and the network returns
+        its pooled features.
+
+        Args:
+            num_classes: outputs of the new classifier, or 0 for none.
+
+        Raises:
+            ValueError: if ``num_classes`` is not an integer of at least 0.
+
+        Examples:
+            >>> import torch
+            >>> from resdepth import get_model
+            >>> net = get_model("resnet10")
+            >>> net.reset_classifier(100)
+            >>> net.fc.out_features, net.num_classes, net.pretrained_cfg["num_classes"]
+            (100, 100, 100)
+            >>> net.reset_classifier(0)
+            >>> net(torch.randn(2, 3, 32, 32)).shape
+            torch.Size([2, 512])
+        """
+        self.num_classes = positive_int("num_classes", num_classes, minimum=0)
+        if self.num_classes == 0:
+            self.fc = nn.Identity()
+        else:
+            w = self.conv1.weight
+            self.fc = nn.Linear(self.num_features, self.num_classes, device=w.device, dtype=w.dtype)
+        self.pretrained_cfg["num_classes"] = self.num_classes
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Stem and stages: the feature map before pooling, ``(B, num_features, h, w)``."""
+        x = self.conv1(x)
+        if not self.preactivation:
+            x = F.relu(self.bn1(x))
+        # TorchScript unrolls a loop over named_children(); it has no getattr by name.
+        for name, module in self.named_children():
+            if name in self.stage_names:
+                x = module(x)
+        return F.relu(self.final_norm(x)) if self.preactivation else x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pooling and flatten, then the linear classifier unless ``pre_logits``.
+
+        Args:
+            x: a feature map from :meth:`forward_features`.
+            pre_logits: return the pooled ``(B, num_features)`` features instead of
+                the classifier's output.
+
+        Examples:
+            >>> import torch
+            >>> from resdepth import get_model
+            >>> net = get_model("resnet10").eval()
+            >>> x = torch.randn(2, 3, 32, 32)
+            >>> net.forward_head(net.forward_features(x), pre_logits=True).shape
+            torch.Size([2, 512])
+        """
+        x = self.flatten(self.avgpool(x))
+        if pre_logits:
+            return x
+        logits: Tensor = self.fc(x)
         return logits
 
     def forward(self, x: Tensor) -> Tensor:

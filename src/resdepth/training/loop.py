@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +56,14 @@ def run_epoch(
     row = epoch_row(progress, totals, test, t._note)
     t._progress = None
     t._check_saveable(epoch, row, val is not None)
-    if t.recipe.steps_on_metric:
-        t.scheduler.step(row[t.recipe.monitor or "test_accuracy"])
-    elif t.scheduler is not None and t.recipe.scheduler_interval == "epoch":
-        t.scheduler.step()
+    with warnings.catch_warnings():
+        # An epoch resumed after its last batch steps its schedule before this process
+        # has stepped the optimizer; the order is right, but torch warns about it.
+        warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+        if t.recipe.steps_on_metric:
+            t.scheduler.step(row[t.recipe.monitor or "test_accuracy"])
+        elif t.scheduler is not None and t.recipe.scheduler_interval == "epoch":
+            t.scheduler.step()
     metric = "test_accuracy" if val is not None else "train_accuracy"
     previous_best = t.history.best(metric)
     t.history.append(row)
@@ -84,8 +89,14 @@ def _train(t: Trainer, train: Batches, progress: EpochProgress, pauses: Pauses |
         join = torch.distributed.algorithms.join.Join([t._ddp])
         # Ranks may hold one batch more or less; they only agree where all take part.
         min_steps = -int(dist.all_reduce_max(torch.tensor(-float(min_steps), device=t.device)))
+    batches: Batches = train
+    if isinstance(train, DeviceLoader) and progress.step >= len(train):
+        # Stopped right after this epoch's last batch: its batches are all done, and the
+        # loader's state has moved on to the next epoch, so a pass here would train a
+        # whole extra epoch's batches inside this one.
+        batches = ()
     with join:
-        for step, (x, y) in enumerate(train, start=progress.step):
+        for step, (x, y) in enumerate(batches, start=progress.step):
             per_batch = t.recipe.scheduler_interval == "batch"
             t._step(x, y, progress, step, t.scheduler if per_batch else None)
             progress.step, t._steps_run = step + 1, t._steps_run + 1
