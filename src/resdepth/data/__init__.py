@@ -1,6 +1,7 @@
 """Data: CIFAR-10, its packaged sample, CIFAR-100 and image folders as uint8 tensors,
 the device loader, safe pickles."""
 
+from .adapters import from_dataset
 from .cifar import (
     CIFAR10_URL,
     CIFAR100_LABEL_MODES,
@@ -20,16 +21,17 @@ from .synthetic import make_synthetic
 from .unlabeled import load_unlabeled, load_unlabeled_pickle, write_predictions_csv
 
 __all__ = [
+    "CIFAR100_LABEL_MODES",
+    "CIFAR100_URL",
     "CIFAR10_CLASSES",
     "CIFAR10_SAMPLE",
     "CIFAR10_URL",
-    "CIFAR100_LABEL_MODES",
-    "CIFAR100_URL",
-    "MAX_PIXELS",
-    "NAMED_DATASETS",
     "Dataset",
     "DeviceLoader",
+    "MAX_PIXELS",
+    "NAMED_DATASETS",
     "RestrictedUnpickler",
+    "from_dataset",
     "is_cifar100_python",
     "is_cifar10_python",
     "list_splits",

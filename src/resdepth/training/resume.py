@@ -13,6 +13,7 @@ from torch import nn
 from ..data import DeviceLoader
 from ..errors import ResumeMismatchError
 from ..recipes import Recipe
+from .batches import RecipeBatches
 
 __all__ = [
     "describe_run",
@@ -161,18 +162,18 @@ def replan_schedule(
 
 def rank_state(train: object, device: torch.device) -> dict[str, Any]:
     """This rank's share of a checkpoint: the ``train`` loader's position and random
-    streams (a :class:`~resdepth.data.DeviceLoader`; ``None`` for other batches) and
-    the torch generators."""
+    streams (a :class:`~resdepth.data.DeviceLoader`, or the augmentation stream of a
+    user's batches; ``None`` for other batches) and the torch generators."""
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
     return {
-        "loader": train.state_dict() if isinstance(train, DeviceLoader) else None,
+        "loader": train.state_dict() if isinstance(train, (DeviceLoader, RecipeBatches)) else None,
         "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
     }
 
 
 def restore_rank_state(state: Mapping[str, Any], train: object, device: torch.device) -> None:
     """Put the loader and the generators back where :func:`rank_state` found them."""
-    if isinstance(train, DeviceLoader) and state["loader"] is not None:
+    if isinstance(train, (DeviceLoader, RecipeBatches)) and state["loader"] is not None:
         train.load_state_dict(state["loader"])
     torch.set_rng_state(state["rng"]["torch"].cpu())
     if state["rng"]["cuda"] is not None and device.type == "cuda":

@@ -25,6 +25,7 @@ class TrainStep:
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (the last with a gradient scaler).
         channels_last: batches in channels_last memory format.
         label_smoothing: passed to the cross-entropy.
+        num_classes: the model's outputs, checked on the first batch (0: unknown).
     """
 
     def __init__(
@@ -35,11 +36,30 @@ class TrainStep:
         precision: str,
         channels_last: bool,
         label_smoothing: float,
+        num_classes: int = 0,
     ) -> None:
         self.net, self.optimizer, self.device = net, optimizer, device
         self.precision, self.channels_last = precision, channels_last
         self.label_smoothing = label_smoothing
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.num_classes = num_classes
+        self._checked = False  # the first batch's output shape
+
+    def _check_output(self, logits: Tensor, target: Tensor, batch: int) -> None:
+        """Name a model whose outputs do not fit the batch or the classes, before the
+        loss fails on it with a message about tensors."""
+        want = self.num_classes or (target.shape[1] if target.dim() == 2 else None)
+        if logits.dim() != 2 or logits.shape[0] != batch or (want and logits.shape[1] != want):
+            raise ValueError(
+                f"the model returns shape {tuple(logits.shape)} for a batch of {batch} "
+                f"images; the Trainer needs ({batch}, {want or 'number of classes'}): give "
+                "a model that ends in its classifier, or Trainer(..., num_classes=N)"
+            )
+        if target.dim() == 1 and int(target.max()) >= logits.shape[1]:  # read once
+            raise ValueError(
+                f"label {int(target.max())} is outside the model's {logits.shape[1]} outputs"
+            )
+        self._checked = True
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """Cross-entropy of class indices ``(B,)`` or soft targets ``(B, K)``: for CutMix's
@@ -55,6 +75,8 @@ class TrainStep:
         target = target.to(self.device, non_blocking=True)
         with autocast(self.device, self.precision):
             logits = self.net(x)
+        if not self._checked:
+            self._check_output(logits, target, x.shape[0])
         loss = self.loss(logits.float(), target)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch's typing

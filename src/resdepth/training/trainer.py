@@ -15,14 +15,10 @@ from .._validate import check_unit_range, choice, image_batch, non_negative_floa
 from ..data import Dataset, DeviceLoader
 from ..recipes import Recipe, get_recipe
 from . import distributed as dist
+from .batches import check_reiterable, recipe_batches, recipe_loader
 from .callbacks import Callback
 from .checkpoint import load_checkpoint
-from .epoch import (
-    EpochProgress,
-    check_fit_inputs,
-    check_saveable,
-    describe_position,
-)
+from .epoch import EpochProgress, check_fit_inputs, check_saveable, describe_position
 from .evaluation import (
     PRECISIONS,
     evaluate_batches,
@@ -35,13 +31,7 @@ from .loading import model_from_state, read_model_file
 from .loop import run_epoch
 from .metadata import RunMetadata
 from .progress import ProgressReport
-from .resume import (
-    change_length,
-    check_resumable,
-    describe_run,
-    rank_state,
-    restore_rank_state,
-)
+from .resume import change_length, check_resumable, describe_run, rank_state, restore_rank_state
 from .run_dir import RunDir
 from .step import TrainStep
 from .stopping import CheckpointEvery, Pauses, StopSignals
@@ -154,7 +144,7 @@ class Trainer:
         self.optimizer = recipe.build_optimizer(self.model)
         self.scheduler: Any = None
         self._step = TrainStep(self._net, self.optimizer, device, precision, channels_last,
-                               recipe.label_smoothing)  # fmt: skip
+                               recipe.label_smoothing, self.num_classes)  # fmt: skip
         self.scaler = self._step.scaler
         self.history = History()
         self.epoch = 0  # completed epochs
@@ -196,28 +186,31 @@ class Trainer:
 
     # ----------------------------------------------------------------- data
     def build_loaders(
-        self,
-        train: Dataset | tuple[Tensor, Tensor],
-        val: Dataset | tuple[Tensor, Tensor] | None = None,
+        self, train: Any, val: Any = None
     ) -> tuple[DeviceLoader, DeviceLoader | None]:
         """Device loaders with the recipe's batch sizes, transforms and batch mixing,
-        sharded per rank."""
+        sharded per rank, of a :class:`~resdepth.data.Dataset`, ``(images, labels)``
+        tensors, or a map-style dataset of ``(image, label)`` items (torchvision's, a
+        Hugging Face dataset with a transform), read once into uint8 tensors by
+        :func:`~resdepth.data.from_dataset`."""
         val_loader = self._loader(val, train=False) if val is not None else None
         return self._loader(train, train=True), val_loader
 
-    def _loader(self, data: Dataset | tuple[Tensor, Tensor], train: bool) -> DeviceLoader:
-        classes = data.classes if isinstance(data, Dataset) else None
+    def _loader(self, data: Any, train: bool) -> DeviceLoader:
+        loader = recipe_loader(data, self.recipe, self.num_classes, self.device, train=train,
+                               channels_last=self.channels_last, compile=self.compile,
+                               seed=self.seed)  # fmt: skip
         if train:
-            self.metadata = self.metadata.with_classes(classes)
-        images, labels = (data.images, data.labels) if isinstance(data, Dataset) else data
-        r = self.recipe
-        return DeviceLoader(
-            images, labels, r.batch_size if train else r.test_batch_size, shuffle=train,
-            transform=r.build_train_transform(self.compile) if train else r.build_eval_transform(),
-            mixing=r.build_mixing(self.num_classes, compile=self.compile) if train else None,
-            generator=self.seed, device=self.device, rank=dist.rank(),
-            world_size=dist.world_size(), channels_last=self.channels_last, classes=classes,
-        )  # fmt: skip
+            self.metadata = self.metadata.with_classes(loader.classes)
+        return loader
+
+    def _batches(self, data: Batches, train: bool) -> Batches:
+        """A user's batches with the recipe's transform (and mixing, in training)."""
+        if isinstance(data, DeviceLoader):
+            return data
+        return recipe_batches(data, self.recipe, self.num_classes, self.device, train=train,
+                              channels_last=self.channels_last, compile=self.compile,
+                              seed=self.seed)  # fmt: skip
 
     # ----------------------------------------------------------------- training
     def fit(
@@ -231,9 +224,11 @@ class Trainer:
 
         Args:
             train: a :class:`~resdepth.data.DeviceLoader` (exact resume, mid-epoch
-                checkpoints) or any iterable of ``(images, targets)`` batches, already
-                transformed and mixed.
-            val: evaluation batches, or ``None``.
+                checkpoints), or any re-iterable of raw ``(images, labels)`` batches (a
+                ``DataLoader``, a list): uint8 or float in [0, 1], ``(N, C, H, W)``, on
+                any device, given the recipe's transform and mixing as its own loaders
+                give them.  A one-shot iterator is refused unless one epoch is left.
+            val: evaluation batches (likewise), or ``None``.
             epochs: total epochs; schedules span this many.  On resume, ``None`` keeps
                 the checkpoint's total, and another value re-plans the schedule as if
                 the run had been planned that long from the start.
@@ -248,6 +243,8 @@ class Trainer:
             RunInterrupted: SIGINT or SIGTERM stopped the run after saving where it stood.
         """
         check_fit_inputs(self.recipe, train, val, epochs)
+        given = (("train", train), ("val", val))
+        train = self._batches(train, train=True)
         steps = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
         run_dir = self._run_dir if self.is_main else None
         # A trainer continuing its own run in memory needs no check; a path names the file.
@@ -262,6 +259,8 @@ class Trainer:
                 signals = stack.enter_context(StopSignals())
                 pauses = Pauses(self.checkpoint_every, signals, self.device)
             self._start(train, steps or 1, epochs, resume)
+            for name, data in given:
+                check_reiterable(name, data, self.recipe.epochs - self.epoch)
             self._report = ProgressReport(self.progress and self.is_main, self.recipe.epochs,
                                           self.device.type, self.progress_every)  # fmt: skip
             for cb in self.callbacks:
@@ -318,6 +317,7 @@ class Trainer:
         """
         if isinstance(data, (Dataset, tuple)):
             data = self._loader(data, train=False)
+        data = self._batches(data, train=False)
         net = unwrap_model(self._net)
         return evaluate_batches(net, data, self.device, self.precision, self.channels_last)
 
