@@ -13,7 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from resdepth import Callback, NonFiniteLossError, ResNet, RunLockedError, Trainer
+from resdepth import (
+    Callback,
+    CheckpointError,
+    NonFiniteLossError,
+    ResNet,
+    RunLockedError,
+    Trainer,
+)
 from resdepth.data import DeviceLoader, make_synthetic
 from resdepth.recipes import get_recipe
 from resdepth.training import load_checkpoint
@@ -202,3 +209,27 @@ def test_fit_refuses_bad_epochs_and_a_loader_that_drops_the_recipes_mixing() -> 
     for epochs in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="epochs must be a positive integer"):
             trainer.fit(train, epochs=epochs)  # type: ignore[arg-type]
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_refused_and_the_previous_one_offered(
+    tmp_path: Path,
+) -> None:
+    trainer = Trainer(_tiny(), recipe=get_recipe("as1", batch_size=8), device="cpu",
+                      out_dir=tmp_path, progress=False)  # fmt: skip
+    trainer.fit(trainer.build_loaders(make_synthetic(16, 4, 12))[0], epochs=2)
+    last = tmp_path / "last.pt"
+    weight = load_checkpoint(last)["model"]["fc.weight"]
+    raw = bytearray(last.read_bytes())
+    # Flip one bit inside the stored fc weights: the file still unpickles.
+    at = bytes(raw).find(weight.numpy().tobytes())
+    assert at > 0
+    raw[at + 5] ^= 0x10
+    last.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match=r"last\.pt is damaged: model\.fc\.weight"):
+        load_checkpoint(last)
+    previous = load_checkpoint(tmp_path / "previous.pt")  # the checkpoint before, intact
+    assert previous["epoch"] == 1
+    again = Trainer(_tiny(), recipe=get_recipe("as1", batch_size=8), device="cpu",
+                    out_dir=tmp_path, progress=False)  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"damaged.*previous\.pt, the checkpoint before it"):
+        again.fit(again.build_loaders(make_synthetic(16, 4, 12))[0], epochs=3, resume=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resdepth import Callback, ResNet, ResumeMismatchError, Trainer
+from resdepth import Callback, ResNet, ResumeMismatchError, Trainer, seed_everything
 from resdepth.cli import main
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import Recipe, WarmupLinearDecay, get_recipe
@@ -273,3 +273,32 @@ def test_two_rank_run_killed_and_resumed_equals_the_uninterrupted_run(tmp_path: 
         assert a["eval"] == b["eval"]
         for row_a, row_b in zip(a["history"], b["history"], strict=True):
             assert all(row_a[c] == row_b[c] for c in PAPER_COLUMNS)
+
+
+def test_a_run_is_tied_to_its_data(tmp_path: Path) -> None:
+    """Other images of the same size and classes are refused on resume, naming both
+    fingerprints, unless allowed; then the history says so."""
+
+    def data(seed: int) -> Dataset:
+        return Dataset("d", *make_synthetic(32, 4, 12, seed=seed), classes=("a", "b", "c", "d"))
+
+    def trainer() -> Trainer:
+        seed_everything(0)
+        net = ResNet(layers=(1,), widths=(4,), num_classes=4)
+        return Trainer(net, recipe=get_recipe("as1", batch_size=16), device="cpu",
+                       out_dir=tmp_path, progress=False)  # fmt: skip
+
+    first = trainer()
+    first.fit(first.build_loaders(data(0))[0], epochs=1)
+    own = trainer().build_loaders(data(0))[0].fingerprint()
+    other = trainer()
+    loader = other.build_loaders(data(1))[0]
+    named = f"data fingerprint: '{own}' -> '{loader.fingerprint()}'"
+    with pytest.raises(ResumeMismatchError, match=named):
+        other.fit(loader, epochs=2, resume=True)
+    allowed = trainer()
+    history = allowed.fit(allowed.build_loaders(data(1))[0], epochs=2, resume=True,
+                          allow_other_data=True)  # fmt: skip
+    assert "on other data (data fingerprint" in history[-1]["note"]
+    again = trainer()  # from now on the run is tied to the data it switched to
+    again.fit(again.build_loaders(data(1))[0], epochs=3, resume=True)

@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
+        "--allow-other-data", action="store_true",
+        help="with --resume: continue on images other than the run's (same size and classes); "
+        "the history notes it",
+    )  # fmt: skip
+    p.add_argument(
         "--checkpoint-every", default="5min", metavar="WHEN",
         help="also save last.pt during an epoch: '5min' (default), '300s', '1000steps', 'off'",
     )  # fmt: skip

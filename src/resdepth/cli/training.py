@@ -99,7 +99,8 @@ def train_command(args: argparse.Namespace) -> int:
                   "--precision bf16", file=sys.stderr)  # fmt: skip
     loaders = trainer.build_loaders(train, test)
     try:
-        history = trainer.fit(*loaders, epochs=args.epochs, resume=args.resume)
+        history = trainer.fit(*loaders, epochs=args.epochs, resume=args.resume,
+                              allow_other_data=args.allow_other_data)  # fmt: skip
     except ResumeMismatchError as err:
         raise CommandError(f"--resume: {err}") from None
     except OSError as err:

@@ -13,11 +13,17 @@ from torch import nn
 from ..data import CIFAR10_CLASSES
 from ..errors import CheckpointError, PaperCheckpointError
 from ..models import load_paper_checkpoint
-from ..recipes import get_recipe
+from ..recipes import Recipe, get_recipe
 from .checkpoint import load_checkpoint
 from .metadata import RunMetadata
 
-__all__ = ["checkpoint_from_paper", "load_model", "model_from_state", "read_model_file"]
+__all__ = [
+    "checkpoint_from_paper",
+    "load_model",
+    "model_from_state",
+    "read_model_file",
+    "trainer_arguments",
+]
 
 # The paper's runs by the model name its files begin with, and the recipe each used.
 _PAPER_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -95,6 +101,24 @@ def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint"
             f"the weights in {source} do not fit a {metadata.model_name} ({first})"
         ) from None
     return model
+
+
+def trainer_arguments(path: str | os.PathLike[str], **overrides: Any) -> dict[str, Any]:
+    """The :class:`~resdepth.training.Trainer` arguments that reopen a checkpoint (or one
+    of the paper's model files): its rebuilt model, its recipe and metadata, its seed,
+    no progress output and no mid-epoch checkpoints; ``overrides`` win."""
+    state = read_model_file(path)
+    metadata = RunMetadata.from_dict(state.get("metadata"))
+    return {
+        "model": model_from_state(state, path),
+        # The recipe as trained, stored whole: a custom recipe needs no registering here.
+        "recipe": Recipe.from_dict(state["recipe"]),
+        "metadata": metadata,
+        "seed": metadata.seed or 0,  # a reopened trainer records what the run trained with
+        "progress": False,
+        "checkpoint_every": None,
+        **overrides,
+    }
 
 
 def load_model(

@@ -3,8 +3,10 @@ and re-planning a schedule when a resumed run is given another length."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,12 +16,14 @@ from ..data import DeviceLoader
 from ..errors import ResumeMismatchError
 from ..recipes import Recipe
 from .batches import RecipeBatches
+from .run_dir import RunDir
 
 __all__ = [
     "describe_run",
     "mapping_differences",
     "change_length",
     "check_resumable",
+    "checkpoint_to_resume",
     "rank_state",
     "replan_schedule",
     "restore_rank_state",
@@ -41,6 +45,7 @@ def describe_run(
             "classes": list(train.classes) if train.classes is not None else None,
             "size": int(train.images.shape[0]),
             "batch_size": train.batch_size,
+            "fingerprint": train.fingerprint(),  # what the images are, not only how many
         }
     elif hasattr(train, "__len__"):
         data = {"batches": len(train)}
@@ -117,24 +122,51 @@ def run_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     return out
 
 
+def checkpoint_to_resume(resume: object, run_dir: RunDir | None) -> Path:
+    """The checkpoint ``fit(resume=...)`` names: a path as given, or ``True`` for the
+    run folder's ``last.pt``."""
+    if isinstance(resume, (str, os.PathLike)):
+        return Path(resume)
+    if run_dir is None:
+        raise ValueError("resume=True needs out_dir (or pass a checkpoint path)")
+    return run_dir.last
+
+
 def check_resumable(
-    state: Mapping[str, Any], current: Mapping[str, Any], train: object, source: object
-) -> None:
+    state: Mapping[str, Any],
+    current: Mapping[str, Any],
+    train: object,
+    source: object,
+    allow_other_data: bool = False,
+) -> list[str]:
     """Refuse to resume the checkpoint ``state`` into a run described by ``current``
     (:func:`describe_run`) that differs in any setting, naming each difference.
+
+    Returns:
+        The data differences ``allow_other_data`` let through (for the history).
 
     Raises:
         ResumeMismatchError: a setting differs, or a mid-epoch checkpoint would resume
             with batches other than a :class:`~resdepth.data.DeviceLoader`.
     """
     differences = run_differences(state["run"], current)
+    allowed = [d for d in differences if d.startswith("data fingerprint")]
+    if allow_other_data:
+        differences = [d for d in differences if d not in allowed]
     if state["progress"] is not None and not isinstance(train, DeviceLoader):
         differences.append("a mid-epoch checkpoint resumes only with a DeviceLoader")
     if differences:
+        other_data = (
+            " (other images of the same size and classes: allow_other_data=True, or "
+            "--allow-other-data, resumes on them anyway and the history notes it)"
+            if any(d.startswith("data fingerprint") for d in differences)
+            else ""
+        )
         raise ResumeMismatchError(
-            f"cannot resume {source} with other settings ({'; '.join(differences)}); "
+            f"cannot resume {source} with other settings ({'; '.join(differences)}){other_data}; "
             "resume with the run's own settings, or start a new run in another directory"
         )
+    return allowed if allow_other_data else []
 
 
 def replan_schedule(

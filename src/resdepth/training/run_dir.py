@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import IO, Any
 
 from .._atomic import atomic_write, remove_temporaries
 from ..errors import RunExistsError, RunLockedError, StudySettingsError
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 
 __all__ = ["RunDir", "StudyDir"]
@@ -41,6 +42,7 @@ class RunDir:
         self.last = self.path / "last.pt"
         self.best = self.path / "best.pt"
         self.history = self.path / "history.csv"
+        self.previous = self.path / "previous.pt"  # the checkpoint before last.pt
         self._lock_path = self.path / ".lock"
         self._lock_file: IO[str] | None = None
         self.saved: str | None = None  # where in the run last.pt stands, in words
@@ -59,11 +61,31 @@ class RunDir:
         return f"{self.last} holds {self.saved}"
 
     def write(self, state: dict[str, Any], history: History, best: bool) -> None:
-        """Save ``last.pt`` (and ``best.pt``), then ``history.csv``, each atomically."""
+        """Save ``last.pt`` (and ``best.pt``), then ``history.csv``, each atomically; the
+        ``last.pt`` before becomes ``previous.pt``, to fall back on if one is damaged."""
+        self._keep_previous()
         save_checkpoint(self.last, state)
         if best:
             save_checkpoint(self.best, state)
         history.to_csv(self.history)
+
+    def _keep_previous(self) -> None:
+        if not self.last.is_file():
+            return
+        # A second name for the same bytes (a copy where links are not allowed), put in
+        # place atomically: a crash leaves the old previous.pt or the new one.
+        temporary = self.previous.with_name(f".{self.previous.name}.tmp{os.getpid()}")
+        temporary.unlink(missing_ok=True)
+        try:
+            os.link(self.last, temporary)
+        except OSError:
+            shutil.copyfile(self.last, temporary)
+        os.replace(temporary, self.previous)
+
+    def load(self, path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+        """Read a checkpoint of this run, naming ``previous.pt`` if ``last.pt`` is damaged."""
+        fallback = self.previous if path == self.last else None
+        return load_checkpoint(path, map_location=map_location, fallback=fallback)
 
     def check_can_start(self, resume: bool) -> None:
         """Refuse to start over an existing run, or to resume one that is not there.

@@ -15,9 +15,9 @@ from .._validate import check_unit_range, choice, image_batch, non_negative_floa
 from ..data import Dataset, DeviceLoader
 from ..recipes import Recipe, get_recipe
 from . import distributed as dist
+from . import resume as resumption
 from .batches import check_reiterable, recipe_batches, recipe_loader
 from .callbacks import Callback
-from .checkpoint import load_checkpoint
 from .epoch import EpochProgress, check_fit_inputs, check_saveable, describe_position
 from .evaluation import (
     PRECISIONS,
@@ -27,11 +27,10 @@ from .evaluation import (
     unwrap_model,
 )
 from .history import History
-from .loading import model_from_state, read_model_file
+from .loading import trainer_arguments
 from .loop import run_epoch
 from .metadata import RunMetadata
 from .progress import ProgressReport
-from .resume import change_length, check_resumable, describe_run, rank_state, restore_rank_state
 from .run_dir import RunDir
 from .step import TrainStep
 from .stopping import CheckpointEvery, Pauses, StopSignals
@@ -167,15 +166,7 @@ class Trainer:
                 records no way to rebuild its model (build it yourself and call
                 ``load_state_dict``).
         """
-        state = read_model_file(path)
-        model = model_from_state(state, path)
-        metadata = RunMetadata.from_dict(state.get("metadata"))
-        # The run's own seed: a trainer reopened from a checkpoint records what it trained with.
-        defaults = {"progress": False, "checkpoint_every": None, "seed": metadata.seed or 0}
-        kwargs = {**defaults, **kwargs}
-        # The recipe as trained, stored whole: a custom recipe needs no registering here.
-        recipe = Recipe.from_dict(state["recipe"])
-        return cls(model, recipe=recipe, device=device, metadata=metadata, **kwargs)
+        return cls(**trainer_arguments(path, device=device, **kwargs))
 
     def __repr__(self) -> str:
         return (
@@ -219,6 +210,7 @@ class Trainer:
         val: Batches | None = None,
         epochs: int | None = None,
         resume: bool | str | Path | None = None,
+        allow_other_data: bool = False,
     ) -> History:
         """Train to the recipe's (or the given) number of epochs, evaluating every epoch.
 
@@ -233,6 +225,8 @@ class Trainer:
                 the checkpoint's total, and another value re-plans the schedule as if
                 the run had been planned that long from the start.
             resume: ``True`` continues from ``out_dir/last.pt``, a path from that file.
+            allow_other_data: resume on images other than the run's (of the same size
+                and classes), noting it in the history; refused otherwise.
 
         Raises:
             RunExistsError: ``out_dir`` holds a run and ``resume`` is not set.
@@ -258,7 +252,7 @@ class Trainer:
             if self.out_dir is not None:
                 signals = stack.enter_context(StopSignals())
                 pauses = Pauses(self.checkpoint_every, signals, self.device)
-            self._start(train, steps or 1, epochs, resume)
+            self._start(train, steps or 1, epochs, resume, allow_other_data)
             for name, data in given:
                 check_reiterable(name, data, self.recipe.epochs - self.epoch)
             self._report = ProgressReport(self.progress and self.is_main, self.recipe.epochs,
@@ -273,17 +267,17 @@ class Trainer:
             cb.on_fit_end(self, self.history)
         return self.history
 
-    def _start(self, train: Batches, steps: int, epochs: int | None, resume: Any) -> None:
+    def _start(
+        self, train: Batches, steps: int, epochs: int | None, resume: Any, other: bool
+    ) -> None:
         if resume:
-            path = Path(resume) if isinstance(resume, (str, Path)) else None
-            path = path or (self._run_dir.last if self._run_dir else None)
-            if path is None:
-                raise ValueError("resume=True needs out_dir (or pass a checkpoint path)")
-            state = load_checkpoint(path, map_location=self.device)
+            path = resumption.checkpoint_to_resume(resume, self._run_dir)
+            state = (self._run_dir or RunDir(path.parent)).load(path, map_location=self.device)
             self.recipe = self.recipe.replace(epochs=int(state["recipe"]["epochs"]))
             self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
-            self.load_state_dict(state, train, source=path)
-            self._note = f"resumed from {self._position()}"
+            data_note = self.load_state_dict(state, train, source=path, allow_other_data=other)
+            where = describe_position(self.epoch, self._progress)
+            self._note = f"resumed from {where} {data_note}".strip()
         elif not self._started:  # a fresh run
             self.recipe = self.recipe.replace(epochs=epochs or self.recipe.epochs)
             self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
@@ -293,13 +287,12 @@ class Trainer:
             raise ValueError(f"epochs={total} is fewer than the {self.epoch} this run has trained")
         if total != self.recipe.epochs:
             note = f"length {self.recipe.epochs} -> {total} epochs"
-            self.recipe, self.scheduler = change_length(self.recipe, self.optimizer,
+            self.recipe, self.scheduler = resumption.change_length(self.recipe, self.optimizer,
                                                         self.scheduler, steps, total)  # fmt: skip
             self._note = f"{self._note}; {note}" if self._note else note
         if self._run_dir is not None and self.is_main:
             self.history.to_csv(self._run_dir.history)
 
-    # ----------------------------------------------------------------- faults
     def _holds(self) -> str:
         return self._run_dir.holds() if self._run_dir else "nothing is saved without out_dir"
 
@@ -325,18 +318,17 @@ class Trainer:
         """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
         [0, 1]; ``tta`` averages with flipped images."""
         check_unit_range(image_batch(images))
-        if batch_size is not None:
-            positive_int("batch_size", batch_size)
+        size = self.recipe.test_batch_size if batch_size is None else batch_size
         return predict_images(
             unwrap_model(self._net), images, self.recipe.build_eval_transform(),
-            batch_size or self.recipe.test_batch_size, self.device, self.precision,
+            positive_int("batch_size", size), self.device, self.precision,
             self.channels_last, tta,
         )  # fmt: skip
 
     # ----------------------------------------------------------------- state
     def _run_description(self, train: object) -> dict[str, Any]:
         model = unwrap_model(self.model)
-        return describe_run(model, self.recipe, train, self.precision, dist.world_size())
+        return resumption.describe_run(model, self.recipe, train, self.precision, dist.world_size())
 
     def state_dict(self, train: Batches | None = None) -> dict[str, Any]:
         """Everything a resume needs, gathered from the parts that own it.
@@ -357,37 +349,44 @@ class Trainer:
             "history": self.history.state_dict(),
             "recipe": self.recipe.to_dict(),
             "run": self._run_description(train),
-            "ranks": dist.all_gather_objects(rank_state(train, self.device)),
+            "ranks": dist.all_gather_objects(resumption.rank_state(train, self.device)),
             "precision": self.precision,
             "metadata": self.metadata.to_dict(),
         }
 
     def load_state_dict(
-        self, state: dict[str, Any], train: Batches | None = None, source: object = "checkpoint"
-    ) -> None:
+        self,
+        state: dict[str, Any],
+        train: Batches | None = None,
+        source: object = "checkpoint",
+        allow_other_data: bool = False,
+    ) -> str:
         """Put the trainer (and its ``train`` loader) back where :meth:`state_dict` found it.
+
+        Returns:
+            What ``allow_other_data`` let through, in words ("" if nothing).
 
         Raises:
             ResumeMismatchError: the state was made with another recipe (its length
                 aside), model, data, batch size, precision or number of ranks; the
                 message names each difference with its old and new value.
         """
-        check_resumable(state, self._run_description(train), train, source)
+        allowed = resumption.check_resumable(
+            state, self._run_description(train), train, source, allow_other_data
+        )
         unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.history.load_state_dict(state["history"])
-        restore_rank_state(state["ranks"][dist.rank()], train, self.device)
+        resumption.restore_rank_state(state["ranks"][dist.rank()], train, self.device)
         self.epoch, self._steps_run = int(state["epoch"]), int(state["steps_run"])
         progress = state["progress"]
         self._progress = EpochProgress.from_state(progress, self.device) if progress else None
         if self._run_dir is not None:
-            self._run_dir.saved = self._position()
-
-    def _position(self) -> str:
-        return describe_position(self.epoch, self._progress)
+            self._run_dir.saved = describe_position(self.epoch, self._progress)
+        return "; ".join(f"on other data ({d})" for d in allowed)
 
     def _save(self, train: Batches, best: bool) -> None:
         if self._run_dir is None:
@@ -395,6 +394,6 @@ class Trainer:
         state = self.state_dict(train)
         if self.is_main:
             self._run_dir.write(state, self.history, best=best and self._progress is None)
-        self._run_dir.saved = self._position()
+        self._run_dir.saved = describe_position(self.epoch, self._progress)
         self.checkpoint_every.saved(self._steps_run)
         dist.barrier()
