@@ -37,3 +37,35 @@ def test_smoke_runs_write_to_their_own_folder(monkeypatch: pytest.MonkeyPatch) -
                       (["x", "--smoke", "--out", "mine"], "mine")):  # fmt: skip
         monkeypatch.setattr(sys, "argv", argv)
         assert _shared.parse(_shared.parser("t", "runs/table1")).out == out
+
+
+@pytest.mark.slow
+def test_lightning_example_trains_with_the_recipes_parts(tmp_path: Path) -> None:
+    pytest.importorskip("lightning")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "lightning.py"), "--data",
+                           "cifar10-sample", "--smoke", "--device", "cpu", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "resnet10 with resnet40-ft" in proc.stdout and "cutmix" in proc.stdout
+    (metrics,) = tmp_path.glob("*/metrics.csv")
+    header = metrics.read_text().splitlines()[0].split(",")
+    for column in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+        assert column in header, header
+
+
+@pytest.mark.slow
+def test_lightning_example_says_in_one_line_that_lightning_is_missing() -> None:
+    # Both packages made unimportable, as on a machine that has neither.
+    code = (
+        "import runpy, sys\n"
+        "sys.modules['lightning'] = sys.modules['pytorch_lightning'] = None\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "sys.argv = ['lightning.py', '--smoke']\n"
+        f"runpy.run_path({str(EXAMPLES / 'lightning.py')!r}, run_name='__main__')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: this example needs Lightning: python -m pip install lightning"
+    ]

@@ -21,6 +21,7 @@ from .._validate import (
 )
 from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
 from .components import (
+    DRY_BUILDS,
     ScheduleLength,
     get_augmentation,
     get_mixing,
@@ -209,6 +210,8 @@ class Recipe:
                     f"recipe {self.name!r}: {name} needs an optimizer that takes weight_decay, "
                     f"which {what} does not"
                 )
+        if not DRY_BUILDS.enabled:
+            return
         try:  # values: the optimizer's own checks, on a throw-away parameter
             cls([nn.Parameter(torch.zeros(1))], **_thaw(self.optimizer_kwargs))
         except (ValueError, TypeError) as err:
@@ -228,6 +231,8 @@ class Recipe:
             )
         self._check_kwargs("scheduler_kwargs", self.scheduler_kwargs, schedule.build, 2,
                            f"the {self.scheduler!r} schedule")  # fmt: skip
+        if not DRY_BUILDS.enabled:
+            return
         try:
             self.build_scheduler(_probe_optimizer())
         except (ValueError, TypeError) as err:

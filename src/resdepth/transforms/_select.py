@@ -88,8 +88,7 @@ def _grouped(x: Tensor) -> bool:
     return x.device.type == "cpu" if _strategy == "auto" else _strategy == "groups"
 
 
-@torch.compiler.disable  # type: ignore[untyped-decorator]  # data-dependent sizes: run eagerly
-def _by_groups(x: Tensor, choice: Tensor, branches: Sequence[Branch | None]) -> Tensor:
+def _groups(x: Tensor, choice: Tensor, branches: Sequence[Branch | None]) -> Tensor:
     out = x.clone()
     for k, branch in enumerate(branches):
         if branch is None:
@@ -99,6 +98,20 @@ def _by_groups(x: Tensor, choice: Tensor, branches: Sequence[Branch | None]) -> 
             continue
         out.index_copy_(0, rows, branch(x.index_select(0, rows), rows).to(x.dtype))
     return out
+
+
+# ``_groups`` with ``torch.compiler.disable`` applied: made on first use, because
+# applying it imports ``torch._dynamo`` (about a third of ``import resdepth``).
+_eager_groups: Callable[[Tensor, Tensor, Sequence[Branch | None]], Tensor] | None = None
+
+
+def _by_groups(x: Tensor, choice: Tensor, branches: Sequence[Branch | None]) -> Tensor:
+    """``_groups``, always run eagerly: its sizes depend on the data, so under
+    ``torch.compile`` it is a graph break, as a ``torch.compiler.disable`` decorator."""
+    global _eager_groups
+    if _eager_groups is None:
+        _eager_groups = torch.compiler.disable(_groups)  # type: ignore[no-untyped-call]
+    return _eager_groups(x, choice, branches)
 
 
 def _by_masks(x: Tensor, choice: Tensor, branches: Sequence[Branch | None]) -> Tensor:
