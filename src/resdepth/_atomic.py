@@ -50,16 +50,31 @@ def atomic_write(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    replaced = False
     try:
         with tmp.open(mode, **open_kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        replaced = True
+        _fsync_folder(path.parent)
+    except OSError as err:
+        # A full disk or a quota says only "No space left on device": name the file,
+        # and say what the reader most wants to know, that the old one is whole.
+        kept = (
+            "was written but may not survive a power loss"
+            if replaced
+            else "is unchanged: nothing saved before is lost"
+            if path.exists()
+            else "was not written"
+        )
+        raise OSError(
+            err.errno, f"could not write {path} ({err.strerror}); {path.name} {kept}"
+        ) from err
     finally:
         if tmp.exists():
             tmp.unlink()
-    _fsync_folder(path.parent)
 
 
 def _alive(pid: int) -> bool:

@@ -40,7 +40,9 @@ CASES = [
     (["summary", "resnet10", "--num-classes", str(10**12)], 2, "--num-classes"),
     ([*TRAIN, "--epochs", "1", "--out", "{file}"], 2, "is a file, not a run folder"),
     ([*TRAIN, "--epochs", "1", "--out", "{run}", "--resume"], 2, "has trained 2 epochs"),
-]
+    (["train", "--data", "cifar10-sample", "--subset", "6000", "--out", "x"], 2,
+     "--subset 6000: a subset of 6000 images is more than"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("argv", "status", "says"), CASES, ids=[str(i) for i in range(len(CASES))])
@@ -110,3 +112,28 @@ def test_a_stopped_study_says_how_a_study_resumes(
     err = capsys.readouterr().err
     assert status == 128 + signal.SIGTERM, err
     assert "run the same command again to resume the study" in err and "--resume" not in err
+
+
+def test_a_full_disk_names_the_file_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    from resdepth.training import load_checkpoint
+
+    real_fsync, calls = os.fsync, []
+
+    def full_after_the_first_epoch(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) > 6:  # epoch 1's last.pt, best.pt and history.csv (file and folder)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_after_the_first_epoch)
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--epochs", "3", "--out", str(out), "--checkpoint-every", "off"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err, err
+    assert f"could not write {out}" in err and "nothing saved before is lost" in err
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the good checkpoint is whole

@@ -121,6 +121,8 @@ def test_synthetic_is_learnable_and_named() -> None:
     ds = load_dataset("synthetic", synthetic_size=50)
     assert "synthetic" in ds.name and len(ds) == 50
     assert len(ds.subset(10)) == 10 and "subset" in ds.subset(10).name
+    with pytest.raises(ValueError, match="more than"):
+        ds.subset(len(ds) + 1)
 
 
 def test_mixing_runs_in_the_loader_and_resumes_with_it() -> None:

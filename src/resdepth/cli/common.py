@@ -50,11 +50,16 @@ def load_data(
     classes: Any = None, allow_unsplit: bool = False,
 ) -> Dataset:  # fmt: skip
     """The ``--data`` split (with ``--root``, ``--no-download``, ``--cache-dir``), cut to
-    ``subset`` random images when given."""
+    ``subset`` random images when given.  A training split smaller than ``subset`` is an
+    error; a test split smaller than it is used whole, and the command says so."""
     with user_input(f"--data {args.data}"):
         ds = load_dataset(
             args.data, train=train, root=args.root, download=not args.no_download,
             cache_dir=args.cache_dir, synthetic_size=subset or 10_000, classes=classes,
             allow_unsplit=allow_unsplit,
         )  # fmt: skip
-    return ds.subset(subset, seed=seed) if subset else ds
+    if subset and not train and subset > len(ds):
+        print(f"--subset {subset}: {ds.name} has {len(ds)} images; testing on all of them")
+        return ds
+    with user_input(f"--subset {subset}"):
+        return ds.subset(subset, seed=seed) if subset else ds

@@ -77,10 +77,18 @@ class Dataset:
         return Dataset(self.name, self.images, mapping[self.labels], classes, self.split)
 
     def subset(self, n: int | None, seed: int = 0) -> Dataset:
-        """A class-balanced-in-expectation random subset of ``n`` samples (all when ``None``)."""
-        if n is None or n >= len(self):
+        """A class-balanced-in-expectation random subset of ``n`` samples (all when ``None``).
+
+        Raises:
+            ValueError: ``n`` is not a positive integer, or more than the data set holds.
+        """
+        if n is None:
             return self
         positive_int("subset size", n)
+        if n > len(self):
+            raise ValueError(f"a subset of {n} images is more than {self.name} holds ({len(self)})")
+        if n == len(self):
+            return self
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         idx = order[:n].sort().values
         return Dataset(f"{self.name} (subset of {n})", self.images[idx], self.labels[idx],
