@@ -302,3 +302,57 @@ def test_a_run_is_tied_to_its_data(tmp_path: Path) -> None:
     assert "on other data (data fingerprint" in history[-1]["note"]
     again = trainer()  # from now on the run is tied to the data it switched to
     again.fit(again.build_loaders(data(1))[0], epochs=3, resume=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+def test_two_nodes_on_one_host_train_as_two_ranks_on_one_node(tmp_path: Path) -> None:
+    """`torchrun --nnodes 2` with a c10d rendezvous, as a multi-node SLURM job runs it, gives
+    the same run as two ranks on one node: the same weights, per-rank states and history."""
+    import socket
+
+    with socket.socket() as probe:  # a free port on this host for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc_per_node",
+                "1",
+                "--rdzv_backend",
+                "c10d",
+                "--rdzv_endpoint",
+                f"127.0.0.1:{port}",
+                "--rdzv_id",
+                "two-nodes",
+                str(CHILD),
+                str(tmp_path / "nodes"),
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    for node in nodes:
+        _, err = node.communicate(timeout=240)
+        assert node.returncode == 0, err[-3000:]
+    one_node = _torchrun(tmp_path / "one", "2")
+    assert one_node.returncode == 0, one_node.stderr[-3000:]
+    _same_weights(tmp_path / "one" / "last.pt", tmp_path / "nodes" / "last.pt")
+    a = load_checkpoint(tmp_path / "one" / "last.pt")
+    b = load_checkpoint(tmp_path / "nodes" / "last.pt")
+    for rank in (0, 1):
+        assert torch.equal(a["ranks"][rank]["loader"]["augment_state"],
+                           b["ranks"][rank]["loader"]["augment_state"])  # fmt: skip
+    assert [r["test_loss"] for r in a["history"]["rows"]] == [
+        r["test_loss"] for r in b["history"]["rows"]
+    ]
