@@ -13,6 +13,7 @@ from . import presets
 from .errors import (
     CheckpointError,
     CommandError,
+    DataMismatchError,
     DatasetNotFoundError,
     NonFiniteLossError,
     PaperCheckpointError,
@@ -61,6 +62,7 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "CommandError",
+    "DataMismatchError",
     "DatasetNotFoundError",
     "History",
     "LayerRow",

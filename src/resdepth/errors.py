@@ -24,6 +24,7 @@ import signal
 __all__ = [
     "CheckpointError",
     "CommandError",
+    "DataMismatchError",
     "DatasetNotFoundError",
     "NonFiniteLossError",
     "PaperCheckpointError",
@@ -45,6 +46,11 @@ class ResdepthError(Exception):
 # ----------------------------------------------------------------------- data
 class DatasetNotFoundError(ResdepthError, FileNotFoundError):
     """A data set is missing and could not be downloaded; the message says what to do."""
+
+
+class DataMismatchError(ResdepthError, ValueError):
+    """Data that does not fit the model: labels beyond its outputs, or outputs of another
+    shape than the batch and the classes; found on the first batch."""
 
 
 class RefusedPickleError(ResdepthError, pickle.UnpicklingError):

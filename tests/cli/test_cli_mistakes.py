@@ -137,3 +137,21 @@ def test_a_full_disk_names_the_file_and_loses_nothing(
     assert f"could not write {out}" in err and "nothing saved before is lost" in err
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the good checkpoint is whole
+
+
+def test_eval_of_data_with_more_classes_than_the_model_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint that records no class names (one of the paper's files for other than
+    CIFAR-10's classes, a run trained on bare tensors) on data with more classes."""
+    trainer = Trainer(ResNet(layers=(1,), widths=(4,), num_classes=3), device="cpu",
+                      progress=False, out_dir=tmp_path / "run")  # fmt: skip
+    x, y = make_synthetic(16, 3, 8)
+    trainer.fit([(x, y)], epochs=1)
+    with pytest.raises(ValueError, match=r"label \d is outside the model.s 3 outputs"):
+        trainer.evaluate(make_synthetic(16, 10, 8))
+    capsys.readouterr()
+    last = str(tmp_path / "run" / "last.pt")
+    assert main(["eval", last, "--data", "synthetic", "--subset", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "outside the model's 3 outputs" in err and err.count("\n") == 1

@@ -16,6 +16,7 @@ from .._validate import int_in_range, positive_int
 from ..errors import (
     CheckpointError,
     CommandError,
+    DataMismatchError,
     DatasetNotFoundError,
     NonFiniteLossError,
     RunExistsError,
@@ -244,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    user_errors = (CommandError, CheckpointError, DatasetNotFoundError, RunExistsError,
-                   RunLockedError, StudySettingsError)  # fmt: skip
+    user_errors = (CommandError, CheckpointError, DataMismatchError, DatasetNotFoundError,
+                   RunExistsError, RunLockedError, StudySettingsError)  # fmt: skip
     debug = bool(os.environ.get("RESDEPTH_DEBUG"))
     formatwarning = warnings.formatwarning
     if not debug:

@@ -4,7 +4,6 @@ and the predictions CSV written for them."""
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,9 +23,14 @@ _PICKLES = (".pkl", ".pickle")
 
 def _as_uint8(array: np.ndarray, path: Path) -> np.ndarray:
     """The array's values as uint8, when they are whole numbers in 0..255; else an error."""
+    if array.dtype == np.bool_:
+        raise ValueError(
+            f"b'data' in {path} holds bool values; images must be uint8 (0..255), and "
+            "True/False are not read as 0/1"
+        )
     if array.dtype == np.uint8:
         return array
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+    if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(
             f"b'data' in {path} holds {array.dtype} values; images must be uint8 (0..255), "
             "and other values are not cast"
@@ -48,10 +52,14 @@ def _read_pickle(path: Path) -> dict[Any, Any]:
     with path.open("rb") as f:
         try:
             obj = restricted_load(f, max_bytes=size)
-        except RefusedPickleError:
+        except RefusedPickleError as err:
+            raise RefusedPickleError(f"{path}: {err}") from None
+        except MemoryError:
             raise
-        except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
-            raise pickle.UnpicklingError(f"{path} is not a readable pickle ({err})") from None
+        except Exception as err:  # a broken stream, whatever broke: not readable
+            raise RefusedPickleError(
+                f"{path} is not a readable pickle ({type(err).__name__}: {err})"
+            ) from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path} holds a {type(obj).__name__}, expected a dict with b'data'")
     return obj
@@ -68,10 +76,11 @@ def load_unlabeled_pickle(path: str | os.PathLike[str]) -> torch.Tensor:
         uint8 ``(N, 3, H, W)``.
 
     Raises:
-        pickle.UnpicklingError: if the pickle asks for anything but numpy arrays and
-            plain containers, or for more memory than its size accounts for (nothing
-            in it is run), or cannot be read.
-        ValueError: if there is no ``data`` entry, it has the wrong shape or values.
+        RefusedPickleError: (a ``pickle.UnpicklingError``) if the pickle asks for
+            anything but numpy arrays of numbers and plain containers, or for more
+            memory than its size accounts for (nothing in it is run), or cannot be read.
+        ValueError: if there is no ``data`` entry, it has the wrong shape or values
+            (bool is not read as 0/1), or it holds no images.
     """
     path = Path(path)
     return _pickle_images(_read_pickle(path), path)
@@ -86,7 +95,26 @@ def _pickle_images(obj: dict[Any, Any], path: Path) -> torch.Tensor:
         array = array.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise ValueError(f"b'data' in {path} must have shape (N, H, W, 3), got {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"b'data' in {path} holds no images")
+    if 0 in array.shape[1:3]:
+        raise ValueError(f"b'data' in {path} holds images of {array.shape[1:3]} pixels")
     return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).contiguous()
+
+
+def _ids(raw: Any, count: int, path: Path) -> list[str]:
+    """The ids of a pickle's ``b'ids'`` as text: a list or 1-d array of numbers or text."""
+    if raw is None:
+        return [str(i) for i in range(count)]
+    items = raw.tolist() if isinstance(raw, np.ndarray) and raw.ndim == 1 else raw
+    if not isinstance(items, list | tuple) or not all(
+        isinstance(i, int | str | bytes) for i in items
+    ):
+        raise ValueError(f"b'ids' in {path} must be a list of numbers or text")
+    try:
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in items]
+    except UnicodeDecodeError:
+        raise ValueError(f"b'ids' in {path} holds bytes that are not UTF-8 text") from None
 
 
 def load_unlabeled(
@@ -111,12 +139,7 @@ def load_unlabeled(
     if path.suffix.lower() in _PICKLES:
         obj = _read_pickle(path)
         images = _pickle_images(obj, path)
-        raw = obj.get(b"ids", obj.get("ids"))
-        ids = (
-            [str(i) for i in range(len(images))]
-            if raw is None
-            else [i.decode() if isinstance(i, bytes) else str(i) for i in np.asarray(raw).tolist()]
-        )
+        ids = _ids(obj.get(b"ids", obj.get("ids")), len(images), path)
         if len(ids) != len(images) or len(set(ids)) != len(ids):
             raise ValueError(f"b'ids' in {path} must hold {len(images)} distinct ids")
         return images, ids

@@ -13,9 +13,7 @@ out of those stand-ins.  Nothing named in the file is imported or called.
 
 from __future__ import annotations
 
-import collections
 import os
-import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..errors import PaperCheckpointError
+from ._paper_file import flatten, is_module, kind_of, read_zip
 from .blocks import BasicBlock
 from .registry import get_model, list_models
 from .resnet import ResNet
@@ -35,117 +34,6 @@ __all__ = [
     "paper_model_config",
     "read_paper_state_dict",
 ]
-
-# The module classes a saved paper model holds: their own two, under the module name
-# their code had (``resnet``, or ``__main__`` from a notebook), and torch's layers.
-_PAPER_CLASSES = {"ResNetBasicBlock", "BasicBlock"}
-_PAPER_MODULES = {"resnet", "__main__"}
-_TORCH_MODULES = {
-    ("torch.nn.modules.conv", "Conv2d"),
-    ("torch.nn.modules.batchnorm", "BatchNorm2d"),
-    ("torch.nn.modules.container", "Sequential"),
-    ("torch.nn.modules.pooling", "AdaptiveAvgPool2d"),
-    ("torch.nn.modules.flatten", "Flatten"),
-    ("torch.nn.modules.linear", "Linear"),
-    ("torch.nn.modules.activation", "ReLU"),
-}
-_STORAGES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64,
-    "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
-    "LongStorage": torch.int64, "IntStorage": torch.int32, "ShortStorage": torch.int16,
-    "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
-}  # fmt: skip
-
-
-class _Inert:
-    """Stands in for a module class: keeps the state the pickle gives it, nothing else."""
-
-    kind = "module"
-
-    def __setstate__(self, state: Any) -> None:
-        self.__dict__["state"] = state
-
-
-def _stand_in(name: str) -> type[_Inert]:
-    return type(f"Inert{name}", (_Inert,), {"kind": name})
-
-
-class _StorageType:
-    def __init__(self, dtype: torch.dtype) -> None:
-        self.dtype = dtype
-
-
-class _Unpickler(pickle.Unpickler):
-    """Reads ``data.pkl`` of a torch zip file with the allowlist above."""
-
-    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str) -> None:
-        super().__init__(file)
-        self.archive, self.prefix = archive, prefix
-        self.stand_ins: dict[str, type[_Inert]] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        if module in ("builtins", "__builtin__") and name == "set":  # protocol 2 says __builtin__
-            return set
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return self._rebuild_tensor
-        if (module, name) == ("torch._utils", "_rebuild_parameter"):
-            return _rebuild_parameter
-        if module == "torch" and name in _STORAGES:
-            return _StorageType(_STORAGES[name])
-        if (module, name) in _TORCH_MODULES or (
-            module in _PAPER_MODULES and name in _PAPER_CLASSES
-        ):
-            return self.stand_ins.setdefault(name, _stand_in(name))
-        raise PaperCheckpointError(
-            f"refusing to load {module}.{name}: a saved model of the paper's code holds only "
-            "tensors, containers and its layers' classes"
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise PaperCheckpointError(f"unexpected persistent id {pid!r}")
-        _, storage_type, key, _location, numel = pid
-        if not isinstance(storage_type, _StorageType) or not isinstance(key, str):
-            raise PaperCheckpointError(f"unexpected storage {pid!r}")
-        raw = bytearray(self.archive.read(f"{self.prefix}/data/{key}"))
-        flat = (
-            torch.frombuffer(raw, dtype=storage_type.dtype)
-            if raw
-            else torch.empty(0, dtype=storage_type.dtype)
-        )
-        if flat.numel() != numel:
-            raise PaperCheckpointError(f"storage {key} holds {flat.numel()} values, not {numel}")
-        return flat
-
-    @staticmethod
-    def _rebuild_tensor(storage: Tensor, offset: int, size: Any, stride: Any, *rest: Any) -> Tensor:
-        needed = offset + sum((s - 1) * st for s, st in zip(size, stride, strict=True)) + 1
-        if any(s == 0 for s in size):
-            return torch.empty(tuple(size), dtype=storage.dtype)
-        if needed > storage.numel():
-            raise PaperCheckpointError("a tensor reaches past the end of its storage")
-        return storage.as_strided(tuple(size), tuple(stride), offset).clone()
-
-
-def _rebuild_parameter(data: Tensor, requires_grad: bool, hooks: Any, *rest: Any) -> Tensor:
-    return data
-
-
-def _flatten(obj: Any, prefix: str, out: dict[str, Tensor]) -> None:
-    """Parameters and persistent buffers of a stand-in module tree, by dotted name."""
-    state = obj.__dict__.get("state")
-    if not isinstance(state, dict):
-        raise PaperCheckpointError(f"a {obj.kind} without a module's state")
-    skip = state.get("_non_persistent_buffers_set") or set()
-    for group in ("_parameters", "_buffers"):
-        for name, value in (state.get(group) or {}).items():
-            if isinstance(value, Tensor) and name not in skip:
-                out[prefix + name] = value
-    for name, child in (state.get("_modules") or {}).items():
-        if child is not None:
-            _flatten(child, f"{prefix}{name}.", out)
 
 
 def read_paper_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
@@ -162,30 +50,43 @@ def read_paper_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"no file at {path}")
     try:
-        archive = zipfile.ZipFile(path)
+        obj = read_zip(path)
+        weights: dict[str, Tensor] = {}
+        if is_module(obj):
+            if kind_of(obj) != "ResNetBasicBlock":
+                raise PaperCheckpointError(f"it holds a {kind_of(obj)}, not a ResNetBasicBlock")
+            flatten(obj, "", weights, set())
+        elif (
+            isinstance(obj, dict)
+            and obj
+            and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+        ):
+            weights = dict(obj)
+        else:
+            raise PaperCheckpointError("it holds neither a paper model nor its state dict")
+    except PaperCheckpointError as err:
+        raise PaperCheckpointError(f"{path}: {err}") from None
     except zipfile.BadZipFile:
         raise PaperCheckpointError(f"{path} is not a PyTorch (zip) file") from None
-    with archive:
-        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
-        if len(pickles) != 1:
-            raise PaperCheckpointError(f"{path} holds no single data.pkl")
-        prefix = pickles[0][: -len("/data.pkl")]
-        with archive.open(pickles[0]) as f:
-            try:
-                obj = _Unpickler(f, archive, prefix).load()
-            except PaperCheckpointError:
-                raise
-            except Exception as err:  # a broken stream, whatever broke: not loadable
-                raise PaperCheckpointError(f"cannot read {path}: {err}") from None
-    if isinstance(obj, _Inert):
-        if obj.kind != "ResNetBasicBlock":
-            raise PaperCheckpointError(f"{path} holds a {obj.kind}, not a ResNetBasicBlock")
-        weights: dict[str, Tensor] = {}
-        _flatten(obj, "", weights)
-        return weights
-    if isinstance(obj, dict) and obj and all(isinstance(v, Tensor) for v in obj.values()):
-        return dict(obj)
-    raise PaperCheckpointError(f"{path} holds neither a paper model nor its state dict")
+    except MemoryError:
+        raise
+    except Exception as err:  # a broken zip or stream, whatever broke: not loadable
+        raise PaperCheckpointError(f"cannot read {path}: {type(err).__name__}: {err}") from None
+    _check_weights(weights, path)
+    return weights
+
+
+def _check_weights(weights: dict[str, Tensor], path: Path) -> None:
+    """Refuse weights that are not finite floats (a step counter may be an integer)."""
+    for key, value in weights.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        if not value.is_floating_point():
+            raise PaperCheckpointError(
+                f"{path}: {key} holds {value.dtype} values; a paper model's weights are floats"
+            )
+        if not bool(torch.isfinite(value).all()):
+            raise PaperCheckpointError(f"{path}: {key} holds NaN or infinite values")
 
 
 _KEY = re.compile(
@@ -224,6 +125,11 @@ def paper_model_config(weights: dict[str, Tensor]) -> dict[str, Any]:
         head = weights["output_layer.2.weight"]
     except KeyError as err:
         raise PaperCheckpointError(f"no {err.args[0]}: not the paper's ResNetBasicBlock") from None
+    if stem.ndim != 4 or head.ndim != 2:
+        raise PaperCheckpointError(
+            f"input_layer.0.weight has {stem.ndim} dimensions and output_layer.2.weight "
+            f"{head.ndim}: not a convolution (4) and a linear layer (2)"
+        )
     blocks: dict[int, set[int]] = {}
     kernels: set[int] = {int(stem.shape[-1])}
     skips: set[int] = set()
@@ -232,10 +138,16 @@ def paper_model_config(weights: dict[str, Tensor]) -> dict[str, Any]:
         if match and match["stage"] is not None:
             blocks.setdefault(int(match["stage"]), set()).add(int(match["block"]))
             if match["tensor"] == "weight" and match["index"] == "0":
+                if value.ndim != 4:
+                    raise PaperCheckpointError(f"{key} has {value.ndim} dimensions, not 4")
                 (skips if match["part"] == "shortcut" else kernels).add(int(value.shape[-1]))
     stages = sorted(blocks)
     if not stages or stages != list(range(len(stages))):
         raise PaperCheckpointError("the residual stages are not numbered 0, 1, ...")
+    firsts = [f"residual_layers.{s}.0.conv1.0.weight" for s in stages]
+    missing = [key for key in firsts if key not in weights]
+    if missing:
+        raise PaperCheckpointError(f"no {missing[0]}: a stage without its first block")
     if len(kernels) != 1 or len(skips) > 1:
         raise PaperCheckpointError(
             f"kernel sizes {sorted(kernels)} and shortcut kernel sizes {sorted(skips)}: "
@@ -244,9 +156,7 @@ def paper_model_config(weights: dict[str, Tensor]) -> dict[str, Any]:
     return {
         "block": BasicBlock,
         "layers": tuple(len(blocks[s]) for s in stages),
-        "widths": tuple(
-            int(weights[f"residual_layers.{s}.0.conv1.0.weight"].shape[0]) for s in stages
-        ),  # fmt: skip
+        "widths": tuple(int(weights[key].shape[0]) for key in firsts),
         "num_classes": int(head.shape[0]),
         "in_channels": int(stem.shape[1]),
         "kernel_size": kernels.pop(),
@@ -264,6 +174,32 @@ def _matching_preset(config: dict[str, Any]) -> str | None:
         ):
             return name
     return None
+
+
+def _build(preset: str | None, config: dict[str, Any], state: dict[str, Tensor]) -> ResNet:
+    """The network ``config`` describes, built for real only once its weights' names and
+    shapes were checked on the meta device (so a file cannot ask for a huge network)."""
+
+    def build() -> ResNet:
+        net = get_model(preset, num_classes=config["num_classes"]) if preset else ResNet(**config)
+        assert isinstance(net, ResNet)  # every preset that matched is one
+        return net
+
+    try:
+        with torch.device("meta"):
+            shell = build()
+    except (ValueError, TypeError) as err:
+        raise PaperCheckpointError(f"the weights describe no resdepth ResNet ({err})") from None
+    want = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    for key in sorted(want.keys() | have.keys()):
+        if want.get(key) != have.get(key):
+            raise PaperCheckpointError(
+                f"the weights do not fit: {key} is {have.get(key, 'missing')}, the network "
+                f"{'it describes' if key in want else 'has no such weight'}"
+                + (f" needs {want[key]}" if key in want else "")
+            )
+    return build()
 
 
 def load_paper_checkpoint(
@@ -290,11 +226,13 @@ def load_paper_checkpoint(
         'resnet40'
     """
     weights = read_paper_state_dict(path)
-    config = paper_model_config(weights)
-    preset = _matching_preset(config)
-    model = get_model(preset, num_classes=config["num_classes"]) if preset else ResNet(**config)
-    assert isinstance(model, ResNet)  # every preset that matched is one
-    state = {_resdepth_key(k): v for k, v in weights.items()}
+    try:
+        config = paper_model_config(weights)
+        state = {_resdepth_key(k): v for k, v in weights.items()}
+        preset = _matching_preset(config)
+        model = _build(preset, config, state)
+    except PaperCheckpointError as err:
+        raise PaperCheckpointError(f"{path}: {err}") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import positive_int
+from ..errors import DataMismatchError
 from ..recipes import Recipe
 from . import distributed as dist
 
@@ -91,10 +92,15 @@ def evaluate_batches(
     """
     sums = torch.zeros(3, device=device)
     with _eval_mode(net):
-        for x, y in batches:
+        for i, (x, y) in enumerate(batches):
             x, y = to_device(x, device, channels_last), y.to(device, non_blocking=True)
             with autocast(device, precision):
                 logits = net(x).float()
+            if i == 0 and y.numel() and int(y.max()) >= logits.shape[1]:  # one read, once
+                raise DataMismatchError(
+                    f"label {int(y.max())} is outside the model's {logits.shape[1]} outputs: "
+                    "the data has more classes than the model was trained on"
+                )
             sums[0] += F.cross_entropy(logits, y, reduction="sum")
             sums[1] += (logits.argmax(dim=1) == y).sum()
             sums[2] += y.shape[0]

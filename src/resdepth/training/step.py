@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import DataMismatchError
 from .epoch import EpochProgress
 from .evaluation import autocast, to_device
 
@@ -50,13 +51,13 @@ class TrainStep:
         loss fails on it with a message about tensors."""
         want = self.num_classes or (target.shape[1] if target.dim() == 2 else None)
         if logits.dim() != 2 or logits.shape[0] != batch or (want and logits.shape[1] != want):
-            raise ValueError(
+            raise DataMismatchError(
                 f"the model returns shape {tuple(logits.shape)} for a batch of {batch} "
                 f"images; the Trainer needs ({batch}, {want or 'number of classes'}): give "
                 "a model that ends in its classifier, or Trainer(..., num_classes=N)"
             )
         if target.dim() == 1 and int(target.max()) >= logits.shape[1]:  # read once
-            raise ValueError(
+            raise DataMismatchError(
                 f"label {int(target.max())} is outside the model's {logits.shape[1]} outputs"
             )
         self._checked = True
