@@ -38,12 +38,13 @@ def _no_core_dumps() -> None:
 class Worker:
     """Loads files one at a time in a child process; restarts it after a crash."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = LIMIT) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self.limit = limit  # bytes of address space the child may add after its imports
 
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(LIMIT)], stdin=subprocess.PIPE,
+            [sys.executable, "-c", CHILD, str(self.limit)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
             preexec_fn=_no_core_dumps, env={**os.environ, "OMP_NUM_THREADS": "1"},
         )  # fmt: skip

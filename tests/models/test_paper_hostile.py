@@ -3,6 +3,7 @@ a memory blow-up, a segfault or another exception's traceback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -72,25 +73,55 @@ def _edited(paper_files: Path, path: Path, key: str, value: torch.Tensor | None)
     return path
 
 
-def test_a_deflate_bomb_is_refused_before_it_is_unpacked(worker: Worker, tmp_path: Path) -> None:
-    bomb, small = tmp_path / "bomb.pth", tmp_path / "small.pth"
-    torch.save({"w": torch.zeros(1)}, small)
-    with zipfile.ZipFile(small) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        pkl = next(n for n in zin.namelist() if n.endswith("/data.pkl"))
-        zf.writestr(pkl, zin.read(pkl))
-        with zf.open(pkl.replace("data.pkl", "data/0"), "w", force_zip64=True) as f:
-            for _ in range(1024):
-                f.write(bytes(1 << 20))
+def _rewritten(source: Path, target: Path, member: str, replace: object) -> Path:
+    """A copy of the paper's zip ``source`` with ``member`` replaced: by a callable that
+    writes the new bytes to a stream, or by bytes."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if not info.filename.endswith(member):
+                zout.writestr(info.filename, zin.read(info.filename))
+            elif callable(replace):
+                with zout.open(info.filename, "w", force_zip64=True) as f:
+                    replace(f)
+            else:
+                zout.writestr(info.filename, replace)  # type: ignore[arg-type]
+    return target
+
+
+def test_a_deflate_bomb_is_refused_before_it_is_unpacked(paper_files: Path, tmp_path: Path) -> None:
+    """The paper's state dict with one storage (25,600 bytes of conv weights) replaced by
+    1 GiB of zeros that deflate to about 1 MB: refused within a quarter of that memory."""
+
+    def gigabyte_of_zeros(f: object) -> None:
+        for _ in range(1024):
+            f.write(bytes(1 << 20))  # type: ignore[attr-defined]
+
+    bomb = _rewritten(paper_files / "small-state.pth", tmp_path / "bomb.pth",
+                      "/data/36", gigabyte_of_zeros)  # fmt: skip
     assert bomb.stat().st_size < 2 << 20
-    assert worker.load("paper", bomb) == "PaperCheckpointError True"
+    tight = Worker(limit=256 << 20)  # far less than the bomb unpacks to
+    try:
+        assert tight.load("paper", bomb) == "PaperCheckpointError True"
+        assert tight.load("paper", paper_files / "small-state.pth") == "ok"  # the limit fits
+    finally:
+        tight.close()
 
 
 def test_a_huge_declared_tensor_is_refused(
     worker: Worker, paper_files: Path, tmp_path: Path
 ) -> None:
-    path = tmp_path / "huge.pth"
-    one = torch.zeros(1).expand(2**20, 2**12)  # a stride of 0: 4 GiB from one value
-    torch.save({**_state(paper_files), "output_layer.2.bias": one}, path)
+    """The paper's state dict whose data.pkl declares 2**30 elements (4 GiB) for a storage
+    of 6,400: refused before anything is allocated."""
+    source = paper_files / "small-state.pth"
+    with zipfile.ZipFile(source) as z:
+        name = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+        pkl = z.read(name)
+    # Storage "36": its key, then (memo opcodes between) its element count, 6,400.
+    declared = re.compile(rb"(X\x02\x00\x00\x0036.{0,16}?)M\x00\x19", re.DOTALL)
+    huge, found = declared.subn(rb"\1J" + (2**30).to_bytes(4, "little"), pkl)
+    assert found == 1
+    path = _rewritten(source, tmp_path / "huge.pth", "/data.pkl", huge)
+    assert path.stat().st_size < 1 << 20
     assert worker.load("paper", path) == "PaperCheckpointError True"
 
 

@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--kill-during-save", type=int, default=None)
     parser.add_argument("--kill-at-step", type=int, default=None)
     parser.add_argument("--term-at-step", type=int, default=None)
+    parser.add_argument("--only-rank", type=int, default=None,
+                        help="under torchrun, signal this rank only")  # fmt: skip
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -85,7 +87,8 @@ def main() -> None:
     model = ResNet(layers=(1, 1), widths=(8, 16), num_classes=4)
     if args.kill_at_step:
         signal_at_step(model, args.kill_at_step, signal.SIGKILL)
-    if args.term_at_step:
+    this_rank = int(os.environ.get("RANK", "0"))
+    if args.term_at_step and args.only_rank in (None, this_rank):
         signal_at_step(model, args.term_at_step, signal.SIGTERM)
     trainer = Trainer(model, recipe=recipe, device="cpu", out_dir=args.out, progress=False,
                       callbacks=callbacks, checkpoint_every=args.checkpoint_every)  # fmt: skip

@@ -356,3 +356,24 @@ def test_two_nodes_on_one_host_train_as_two_ranks_on_one_node(tmp_path: Path) ->
     assert [r["test_loss"] for r in a["history"]["rows"]] == [
         r["test_loss"] for r in b["history"]["rows"]
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+def test_two_ranks_stopped_after_any_step_of_an_epoch_resume_exactly(tmp_path: Path) -> None:
+    """SIGTERM to one rank after each step of the first epoch (the ranks agree to stop
+    where they can: here at the epoch's end, its last batch included), then a resume:
+    every rank's weights and states equal the uninterrupted two-rank run's."""
+    whole = _torchrun(tmp_path / "whole", "2")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    for step in (1, 2, 3):  # 160 images, 2 ranks, batches of 32: 3 steps an epoch
+        out = tmp_path / f"stopped-{step}"
+        stopped = _torchrun(out, "2", "--term-at-step", str(step), "--only-rank", "0")
+        assert stopped.returncode != 0 and (out / "last.pt").exists(), stopped.stderr[-2000:]
+        resumed = _torchrun(out, "2", "--resume")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        _same_weights(tmp_path / "whole" / "last.pt", out / "last.pt")
+        a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(out / "last.pt")
+        for rank in (0, 1):
+            states = [c["ranks"][rank]["loader"]["augment_state"] for c in (a, b)]
+            assert torch.equal(*states), (step, rank)

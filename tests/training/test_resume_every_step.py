@@ -32,12 +32,12 @@ def _trainer(out: Path, callbacks: list[Callback] = ()) -> tuple[Trainer, object
 
 
 class _InterruptAfter(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, signum: int = signal.SIGINT) -> None:
+        self.step, self.signum = step, signum
 
     def on_step_end(self, trainer: Trainer, step: int) -> None:
         if step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C after this batch
+            os.kill(os.getpid(), self.signum)  # a Ctrl-C (or a scheduler's SIGTERM) now
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,19 @@ def _assert_same(a: object, b: object, where: str = "") -> None:
 def test_interrupted_after_any_step_then_resumed_is_the_same_run(
     step: int, uninterrupted: dict, tmp_path: Path
 ) -> None:
-    trainer, train, val = _trainer(tmp_path, [_InterruptAfter(step)])
+    _interrupt_and_resume(step, signal.SIGINT, uninterrupted, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", range(1, EPOCHS * IMAGES // BATCH))
+def test_terminated_after_any_step_then_resumed_is_the_same_run(
+    step: int, uninterrupted: dict, tmp_path: Path
+) -> None:
+    _interrupt_and_resume(step, signal.SIGTERM, uninterrupted, tmp_path)
+
+
+def _interrupt_and_resume(step: int, signum: int, uninterrupted: dict, tmp_path: Path) -> None:
+    trainer, train, val = _trainer(tmp_path, [_InterruptAfter(step, signum)])
     with pytest.raises(RunInterrupted):
         trainer.fit(train, val, epochs=EPOCHS)
     trainer, train, val = _trainer(tmp_path)
