@@ -22,6 +22,9 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 print("ready", flush=True)
 for line in sys.stdin:
     kind, _, path = line.rstrip("\n").partition(" ")
+    if kind == "peak":  # the most memory this process has held so far, in KiB
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+        continue
     try:
         (load_unlabeled if kind == "unlabeled" else load_paper_checkpoint)(path)
         print("ok", flush=True)
@@ -76,6 +79,16 @@ class Worker:
             return line
         status = self.close()
         return "timeout" if status == -9 else f"died {status}"
+
+    def peak(self) -> int:
+        """The most resident memory the child has held so far, in bytes."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"peak -\n")
+        line = self._line(self.proc, 60)
+        assert line is not None and line.isdigit(), line
+        return int(line) * 1024
 
     def close(self) -> int | None:
         """Stop the child; its exit status."""

@@ -99,9 +99,15 @@ def test_a_deflate_bomb_is_refused_before_it_is_unpacked(paper_files: Path, tmp_
     bomb = _rewritten(paper_files / "small-state.pth", tmp_path / "bomb.pth",
                       "/data/36", gigabyte_of_zeros)  # fmt: skip
     assert bomb.stat().st_size < 2 << 20
-    tight = Worker(limit=256 << 20)  # far less than the bomb unpacks to
+    # Under a limit far below what the bomb unpacks to, so that a regression fails this
+    # test rather than the machine. Reading first and checking after would also end in
+    # PaperCheckpointError here (the limit stops the unpacking), so the test measures the
+    # memory the load took: unpacking first peaks at the whole limit.
+    tight = Worker(limit=256 << 20)
     try:
+        before = tight.peak()
         assert tight.load("paper", bomb) == "PaperCheckpointError True"
+        assert tight.peak() - before < 16 << 20
         assert tight.load("paper", paper_files / "small-state.pth") == "ok"  # the limit fits
     finally:
         tight.close()
