@@ -1,9 +1,11 @@
 """A small training run in its own process, for the kill, resume and torchrun tests.
 
 python child.py OUT EPOCHS [--resume] [--kill-after-epoch K] [--kill-during-save K]
-                           [--kill-at-step K] [--term-at-step K] [--checkpoint-every N]
+                           [--kill-at-step K] [--term-at-step K] [--only-rank R]
+                           [--checkpoint-every N] [--train-size N]
 
-Steps count the training batches this process runs (from 1), across epochs.
+Steps count the training batches this process runs (from 1), across epochs. Under
+torchrun, --only-rank R sends the --kill-at-step or --term-at-step signal to rank R only.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--only-rank", type=int, default=None,
                         help="under torchrun, signal this rank only")  # fmt: skip
     parser.add_argument("--checkpoint-every", type=int, default=None)
+    parser.add_argument("--train-size", type=int, default=160)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -85,15 +88,15 @@ def main() -> None:
     # Every random part at work: shuffling, crop, flip, affine and CutMix.
     recipe = get_recipe("resnet40-ft", batch_size=32, test_batch_size=64, lr=0.05)
     model = ResNet(layers=(1, 1), widths=(8, 16), num_classes=4)
-    if args.kill_at_step:
+    signalled = args.only_rank in (None, int(os.environ.get("RANK", "0")))
+    if args.kill_at_step and signalled:
         signal_at_step(model, args.kill_at_step, signal.SIGKILL)
-    this_rank = int(os.environ.get("RANK", "0"))
-    if args.term_at_step and args.only_rank in (None, this_rank):
+    if args.term_at_step and signalled:
         signal_at_step(model, args.term_at_step, signal.SIGTERM)
     trainer = Trainer(model, recipe=recipe, device="cpu", out_dir=args.out, progress=False,
                       callbacks=callbacks, checkpoint_every=args.checkpoint_every)  # fmt: skip
     train, val = trainer.build_loaders(
-        make_synthetic(160, 4, 12, seed=0), make_synthetic(64, 4, 12, seed=1)
+        make_synthetic(args.train_size, 4, 12, seed=0), make_synthetic(64, 4, 12, seed=1)
     )
     try:
         history = trainer.fit(train, val, epochs=args.epochs, resume=args.resume)

@@ -206,6 +206,17 @@ def _same_weights(a: Path, b: Path) -> None:
         assert torch.equal(first[key], second[key]), key
 
 
+def _same_run(a: Path, b: Path) -> None:
+    """The same weights, every rank's loader streams, and the same history."""
+    _same_weights(a / "last.pt", b / "last.pt")
+    first, second = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
+    for rank in (0, 1):
+        assert torch.equal(first["ranks"][rank]["loader"]["augment_state"],
+                           second["ranks"][rank]["loader"]["augment_state"]), rank  # fmt: skip
+    for row_a, row_b in zip(first["history"]["rows"], second["history"]["rows"], strict=True):
+        assert all(row_a[c] == row_b[c] for c in PAPER_COLUMNS), (row_a, row_b)
+
+
 @pytest.mark.slow
 def test_kill_at_random_points_then_resume_is_bit_identical(tmp_path: Path) -> None:
     whole = _child(tmp_path / "whole", 3)
@@ -306,74 +317,23 @@ def test_a_run_is_tied_to_its_data(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
-def test_two_nodes_on_one_host_train_as_two_ranks_on_one_node(tmp_path: Path) -> None:
-    """`torchrun --nnodes 2` with a c10d rendezvous, as a multi-node SLURM job runs it, gives
-    the same run as two ranks on one node: the same weights, per-rank states and history."""
-    import socket
-
-    with socket.socket() as probe:  # a free port on this host for the rendezvous
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    nodes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes",
-                "2",
-                "--nproc_per_node",
-                "1",
-                "--rdzv_backend",
-                "c10d",
-                "--rdzv_endpoint",
-                f"127.0.0.1:{port}",
-                "--rdzv_id",
-                "two-nodes",
-                str(CHILD),
-                str(tmp_path / "nodes"),
-                "2",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )  # fmt: skip
-        for _ in range(2)
-    ]
-    for node in nodes:
-        _, err = node.communicate(timeout=240)
-        assert node.returncode == 0, err[-3000:]
-    one_node = _torchrun(tmp_path / "one", "2")
-    assert one_node.returncode == 0, one_node.stderr[-3000:]
-    _same_weights(tmp_path / "one" / "last.pt", tmp_path / "nodes" / "last.pt")
-    a = load_checkpoint(tmp_path / "one" / "last.pt")
-    b = load_checkpoint(tmp_path / "nodes" / "last.pt")
-    for rank in (0, 1):
-        assert torch.equal(a["ranks"][rank]["loader"]["augment_state"],
-                           b["ranks"][rank]["loader"]["augment_state"])  # fmt: skip
-    assert [r["test_loss"] for r in a["history"]["rows"]] == [
-        r["test_loss"] for r in b["history"]["rows"]
-    ]
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
-def test_two_ranks_stopped_after_any_step_of_an_epoch_resume_exactly(tmp_path: Path) -> None:
-    """SIGTERM to one rank after each step of the first epoch (the ranks agree to stop
-    where they can: here at the epoch's end, its last batch included), then a resume:
-    every rank's weights and states equal the uninterrupted two-rank run's."""
-    whole = _torchrun(tmp_path / "whole", "2")
+def test_two_ranks_stopped_in_and_at_the_end_of_an_epoch_resume_exactly(tmp_path: Path) -> None:
+    """SIGTERM to one rank, then a resume: every rank's weights, buffers, states and
+    history equal the uninterrupted two-rank run's. The ranks agree to stop every 16th step of an
+    epoch and at its end, so with 17 steps an epoch a signal at step 5 or 16 stops after
+    step 16 (mid-epoch, where the ranks' BatchNorm statistics differ), and one at step
+    17, the epoch's last batch, at the epoch's end."""
+    size = ("--train-size", "1088")  # 1,088 images, 2 ranks, batches of 32: 17 steps
+    whole = _torchrun(tmp_path / "whole", "2", *size)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    for step in (1, 2, 3):  # 160 images, 2 ranks, batches of 32: 3 steps an epoch
+    for step, stops_at in ((5, 16), (16, 16), (17, None)):
         out = tmp_path / f"stopped-{step}"
-        stopped = _torchrun(out, "2", "--term-at-step", str(step), "--only-rank", "0")
-        assert stopped.returncode != 0 and (out / "last.pt").exists(), stopped.stderr[-2000:]
-        resumed = _torchrun(out, "2", "--resume")
+        stopped = _torchrun(out, "2", *size, "--term-at-step", str(step), "--only-rank", "1")
+        assert stopped.returncode != 0, stopped.stderr[-2000:]
+        # Both ranks name the signal one of them got.
+        assert stopped.stdout.count("stopped by SIGTERM") == 2, stopped.stdout
+        progress = load_checkpoint(out / "last.pt")["progress"]
+        assert (progress and progress["step"]) == stops_at
+        resumed = _torchrun(out, "2", *size, "--resume")
         assert resumed.returncode == 0, resumed.stderr[-3000:]
-        _same_weights(tmp_path / "whole" / "last.pt", out / "last.pt")
-        a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(out / "last.pt")
-        for rank in (0, 1):
-            states = [c["ranks"][rank]["loader"]["augment_state"] for c in (a, b)]
-            assert torch.equal(*states), (step, rank)
+        _same_run(tmp_path / "whole", out)

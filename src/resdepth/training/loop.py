@@ -109,13 +109,13 @@ def _train(t: Trainer, train: Batches, progress: EpochProgress, pauses: Pauses |
             if pauses is None:
                 continue
             exact = isinstance(train, DeviceLoader)
-            save, halt = pauses.poll(t._steps_run, progress.step, min_steps, exact)
-            if save or (halt and exact):  # a stop saves where it stands, if it can
+            save, signum = pauses.poll(t._steps_run, progress.step, min_steps, exact)
+            if save or (signum and exact):  # a stop saves where it stands, if it can
                 check_loss(progress, t._holds())
                 t._check_saveable(progress.epoch, None, False)
                 t._save(train, best=False)
-            if halt:
+            if signum:
                 where = f"in epoch {progress.epoch + 1}, after batch {progress.step}"
-                raise RunInterrupted.after(pauses.signals.requested, where, t._holds())
+                raise RunInterrupted.after(signum, where, t._holds())
     if report is not None:
         report.end_epoch()

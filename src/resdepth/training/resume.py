@@ -7,7 +7,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,8 +15,13 @@ from torch import nn
 from ..data import DeviceLoader
 from ..errors import ResumeMismatchError
 from ..recipes import Recipe
+from . import distributed as dist
 from .batches import RecipeBatches
+from .evaluation import unwrap_model
 from .run_dir import RunDir
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
 
 __all__ = [
     "describe_run",
@@ -192,24 +197,50 @@ def replan_schedule(
     return scheduler
 
 
-def rank_state(train: object, device: torch.device) -> dict[str, Any]:
-    """This rank's share of a checkpoint: the ``train`` loader's position and random
-    streams (a :class:`~resdepth.data.DeviceLoader`, or the augmentation stream of a
-    user's batches; ``None`` for other batches) and the torch generators."""
+def rank_state(trainer: Trainer, train: object) -> dict[str, Any]:
+    """This rank's share of a checkpoint of ``trainer``: the ``train`` loader's position
+    and random streams (a :class:`~resdepth.data.DeviceLoader`, or the augmentation
+    stream of a user's batches; ``None`` for other batches), the torch generators and,
+    under DDP, the model's buffers and the epoch's running sums."""
+    device = trainer.device
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return {
+    state = {
         "loader": train.state_dict() if isinstance(train, (DeviceLoader, RecipeBatches)) else None,
         "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
     }
+    if dist.is_distributed():
+        # Within an epoch DDP's ranks hold different buffers (each updates BatchNorm's
+        # running statistics with its own batch, and DDP under Join broadcasts the
+        # highest rank's before each forward) and different sums of their own batches'
+        # losses; they agree only at the epoch's end. A mid-epoch stop keeps each.
+        model = unwrap_model(trainer.model)
+        progress = trainer._progress
+        state["buffers"] = {n: b.detach().clone() for n, b in model.named_buffers()}
+        state["progress"] = progress.state_dict() if progress is not None else None
+    return state
 
 
-def restore_rank_state(state: Mapping[str, Any], train: object, device: torch.device) -> None:
-    """Put the loader and the generators back where :func:`rank_state` found them."""
-    if isinstance(train, (DeviceLoader, RecipeBatches)) and state["loader"] is not None:
-        train.load_state_dict(state["loader"])
-    torch.set_rng_state(state["rng"]["torch"].cpu())
-    if state["rng"]["cuda"] is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), device)
+def restore_rank_state(
+    trainer: Trainer, state: Mapping[str, Any], train: object
+) -> dict[str, Any] | None:
+    """Put this rank's loader, generators and buffers back where :func:`rank_state`
+    found them, from the checkpoint ``state``; this rank's state of the epoch under
+    way (``None`` between epochs)."""
+    own = state["ranks"][dist.rank()]
+    if isinstance(train, (DeviceLoader, RecipeBatches)) and own["loader"] is not None:
+        train.load_state_dict(own["loader"])
+    torch.set_rng_state(own["rng"]["torch"].cpu())
+    if own["rng"]["cuda"] is not None and trainer.device.type == "cuda":
+        torch.cuda.set_rng_state(own["rng"]["cuda"].cpu(), trainer.device)
+    if own.get("buffers") is not None:
+        with torch.no_grad():
+            for name, buffer in unwrap_model(trainer.model).named_buffers():
+                if name in own["buffers"]:
+                    buffer.copy_(own["buffers"][name])
+    progress: dict[str, Any] | None = state["progress"]
+    if own.get("buffers") is not None:  # saved under DDP: this rank's own sums
+        progress = own["progress"]
+    return progress
 
 
 def change_length(

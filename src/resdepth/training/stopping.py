@@ -139,17 +139,19 @@ class Pauses:
     def __init__(self, every: CheckpointEvery, signals: StopSignals, device: torch.device) -> None:
         self.every, self.signals, self.device = every, signals, device
 
-    def poll(self, steps_run: int, position: int, min_steps: int, exact: bool) -> tuple[bool, bool]:
-        """``(save, stop)`` after the batch at ``position`` of the epoch; ``exact``: the
-        training data can resume mid-epoch (a DeviceLoader)."""
+    def poll(self, steps_run: int, position: int, min_steps: int, exact: bool) -> tuple[bool, int]:
+        """``(save, signal)`` after the batch at ``position`` of the epoch: ``signal`` is
+        the one that asked some rank to stop, or 0; ``exact``: the training data can
+        resume mid-epoch (a DeviceLoader)."""
         save = exact and self.every.due(steps_run)
-        stop = self.signals.requested is not None
+        signum = self.signals.requested or 0
         if not dist.is_distributed():
-            return save, stop
+            return save, signum
         if position % _SYNC_EVERY or position > min_steps:
-            return False, False
-        flags = dist.all_reduce_max(torch.tensor([float(save), float(stop)], device=self.device))
-        return bool(flags[0]), bool(flags[1])
+            return False, 0
+        # The signal's number, not a flag: every rank then names the signal one got.
+        flags = dist.all_reduce_max(torch.tensor([float(save), float(signum)], device=self.device))
+        return bool(flags[0]), int(flags[1])
 
     def stop_requested(self) -> int | None:
         """The signal that asked any rank to stop, at an epoch's end (every rank calls)."""

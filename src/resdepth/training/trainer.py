@@ -349,7 +349,7 @@ class Trainer:
             "history": self.history.state_dict(),
             "recipe": self.recipe.to_dict(),
             "run": self._run_description(train),
-            "ranks": dist.all_gather_objects(resumption.rank_state(train, self.device)),
+            "ranks": dist.all_gather_objects(resumption.rank_state(self, train)),
             "precision": self.precision,
             "metadata": self.metadata.to_dict(),
         }
@@ -380,9 +380,8 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.history.load_state_dict(state["history"])
-        resumption.restore_rank_state(state["ranks"][dist.rank()], train, self.device)
+        progress = resumption.restore_rank_state(self, state, train)
         self.epoch, self._steps_run = int(state["epoch"]), int(state["steps_run"])
-        progress = state["progress"]
         self._progress = EpochProgress.from_state(progress, self.device) if progress else None
         if self._run_dir is not None:
             self._run_dir.saved = describe_position(self.epoch, self._progress)
