@@ -141,10 +141,18 @@ class RunDir:
                 "finish or choose another directory"
             ) from None
         # A lock file left by a dead process carries no lock and is simply taken over.
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(me + "\n")
-        lock_file.flush()
+        try:
+            lock_file.seek(0)
+            lock_file.truncate()
+            lock_file.write(me + "\n")
+            lock_file.flush()
+        except OSError as err:  # a full disk: say so before an epoch is spent on it
+            with contextlib.suppress(OSError):  # closing flushes, and fails the same way
+                lock_file.close()
+            raise OSError(
+                err.errno, f"could not write {self._lock_path} ({err.strerror}); the run "
+                "did not start, and nothing saved before is lost",
+            ) from err  # fmt: skip
         self._lock_file = lock_file
 
     def _acquire_by_creating(self, me: str) -> None:  # pragma: no cover - Windows
