@@ -69,27 +69,29 @@ def test_two_nodes_on_one_host_train_as_two_ranks_on_one_node(tmp_path: Path) ->
 
 
 # 1,088 images on 2 ranks in batches of 32: 17 steps an epoch on each rank. Under DDP
-# the ranks agree to stop or save every 16th step of an epoch and at its end, so a
-# two-epoch run can stop after steps 16 and 17 (the epoch's last batch) of epoch 1 and
-# after step 16 of epoch 2. The chain below stops it at each of those in turn, the
-# signal reaching one node at another step of each window, then kills one node between
-# checkpoints; each time, the checkpoint must be where the run stopped.
+# the ranks agree to stop or save every 16th step of an epoch and at its end, so a run
+# can stop after step 16 or 17 (the epoch's last batch) of each epoch. The chain below
+# stops a three-epoch run at each kind of point in turn, the signal reaching one node
+# at another step of each window, then kills one node after a mid-epoch checkpoint;
+# each time the checkpoint must be where the run stopped, and the run resumes from it.
 SIZE = ("--train-size", "1088")
-CHAIN = [  # (signal, the rank it reaches, at its process's step, (epoch, step) of last.pt)
-    ("term", 1, 5, (0, 16)),  # five steps in: stops at the agreement eleven steps on
-    ("term", 0, 1, (1, None)),  # the epoch's last batch: stops at the epoch's end
-    ("term", 1, 16, (1, 16)),  # at the agreement step itself
-    ("kill", 0, 1, (1, 16)),  # SIGKILL: nothing saved since the last stop
+CHAIN = [  # (signal, rank, at the process's step, other flags, (epoch, step) of last.pt)
+    ("term", 1, 5, (), (0, 16)),  # five steps in: stops at the agreement 11 steps on
+    ("term", 0, 1, (), (1, None)),  # the epoch's last batch: stops at the epoch's end
+    ("term", 1, 16, (), (1, 16)),  # at the agreement step itself
+    # Through epoch 2's end into epoch 3, saving every 16 steps (at its step 16), and
+    # SIGKILL at its last batch: the mid-epoch checkpoint is what is left.
+    ("kill", 0, 18, ("--checkpoint-every", "16"), (2, 16)),
 ]
 
 
 def test_two_nodes_stopped_at_every_point_resume_exactly(tmp_path: Path) -> None:
-    whole = _two_nodes(tmp_path / "whole", "2", *SIZE)
+    whole = _two_nodes(tmp_path / "whole", "3", *SIZE)
     assert _ok(whole), _errors(whole)
     out = tmp_path / "chain"
-    for turn, (kind, rank, step, (epoch, position)) in enumerate(CHAIN):
+    for turn, (kind, rank, step, flags, (epoch, position)) in enumerate(CHAIN):
         resume = ("--resume",) if turn else ()
-        nodes = _two_nodes(out, "2", *SIZE, *resume, f"--{kind}-at-step", str(step),
+        nodes = _two_nodes(out, "3", *SIZE, *resume, *flags, f"--{kind}-at-step", str(step),
                            "--only-rank", str(rank))  # fmt: skip
         assert all(node.returncode != 0 for node in nodes), (turn, _errors(nodes))
         if kind == "term":  # both ranks agreed to stop, saved and said so
@@ -97,6 +99,6 @@ def test_two_nodes_stopped_at_every_point_resume_exactly(tmp_path: Path) -> None
         state = load_checkpoint(out / "last.pt")
         progress = state["progress"]
         assert (state["epoch"], progress and progress["step"]) == (epoch, position), turn
-    nodes = _two_nodes(out, "2", *SIZE, "--resume")
+    nodes = _two_nodes(out, "3", *SIZE, "--resume")
     assert _ok(nodes), _errors(nodes)
     _same_run(tmp_path / "whole", out)
