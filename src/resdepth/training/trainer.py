@@ -335,8 +335,9 @@ class Trainer:
 
         Model (without compile/DDP prefixes), optimizer, scheduler, gradient scaler,
         history, the epoch and the batch within it, the full recipe, what the run
-        trains on, and per rank the ``train`` loader's position and random streams
-        and the torch generators.  Under torchrun every rank must call it.
+        trains on, and per rank the ``train`` loader's position and random streams,
+        the torch generators and (under torchrun) the model's buffers and the epoch's
+        running sums, which differ between ranks.  Under torchrun every rank must call it.
         """
         return {
             "epoch": self.epoch,
