@@ -38,7 +38,7 @@ def test_plot_loss_and_errors(tmp_path: Path) -> None:
 
 
 def test_reads_the_papers_own_logs() -> None:
-    paper = Path(__file__).resolve().parents[2] / "shared" / "paper" / "experiments"
+    paper = Path(__file__).resolve().parents[3] / "shared" / "paper" / "experiments"
     csv = paper / "experiment_v3" / "ResNet40_v0_training_history.csv"
     if not csv.exists():
         pytest.skip("the paper's logs are not beside this checkout")
