@@ -36,6 +36,7 @@ HOSTILE = textwrap.dedent(
     torch.save(m, f"{sys.argv[1]}/cycle.pth")
     m = small(); m.__dict__["_modules"] = list(m._modules.values())
     torch.save(m, f"{sys.argv[1]}/modules-list.pth")
+    torch.save(ResNetBasicBlock([2, 1], [8, 16], 5, 3, "small", 2), f"{sys.argv[1]}/two.pth")
     """
 )
 
@@ -199,3 +200,14 @@ def test_fuzzed_paper_files_at_length(
     worker: Worker, paper_files: Path, tmp_path_factory: pytest.TempPathFactory, changes: list
 ) -> None:
     _fuzz_paper(worker, paper_files, tmp_path_factory.mktemp("fuzz"), changes)
+
+
+def test_a_checkpoint_with_fewer_classes_than_the_data_is_one_line(
+    hostile: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A paper file of 2 classes evaluated on a folder of 3: one line, exit status 2."""
+    from resdepth.cli import main
+
+    assert main(["eval", str(hostile / "two.pth"), "--data", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "outside the model's 2 outputs" in err, err
