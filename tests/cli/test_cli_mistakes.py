@@ -48,8 +48,9 @@ CASES = [
 @pytest.mark.parametrize(("argv", "status", "says"), CASES, ids=[str(i) for i in range(len(CASES))])
 def test_each_mistake_is_one_line(
     argv: list[str], status: int, says: str, finished_run: Path, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # "--out x": if a mistake were let through, it trains there
     plain = tmp_path / "a-file"
     plain.write_text("not a folder")
     argv = [a.replace("{run}", str(finished_run)).replace("{file}", str(plain)) for a in argv]

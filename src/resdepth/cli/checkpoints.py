@@ -17,7 +17,7 @@ from ..training import (
     read_model_file,
     save_checkpoint,
 )
-from .common import load_data, parse_device, user_input
+from .common import describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["convert_command", "eval_command", "predict_command"]
 
@@ -46,7 +46,7 @@ def convert_command(args: argparse.Namespace) -> int:
     try:
         save_checkpoint(out, state)
     except OSError as err:
-        raise RunFailed(f"cannot write {out}: {err}") from None
+        raise RunFailed(f"cannot write {out}: {describe_os_error(err)}") from None
     meta = RunMetadata.from_dict(state["metadata"])
     from_name = meta.extra.get("recipe_from_file_name")
     recipe = state["recipe"]["name"] if from_name else "as1 (assumed)"
@@ -83,7 +83,7 @@ def predict_command(args: argparse.Namespace) -> int:
     try:
         path = write_predictions_csv(output, labels, ids)
     except OSError as err:
-        raise RunFailed(f"--output {output}: {err}") from None
+        raise RunFailed(f"--output {output}: {describe_os_error(err)}") from None
     classes = meta.classes or ()
     counts = labels.bincount(minlength=len(classes) or 1).tolist()
     print(f"wrote {len(labels)} predictions to {path}")

@@ -14,7 +14,7 @@ import torch
 from ..data import Dataset, load_dataset
 from ..errors import CommandError
 
-__all__ = ["load_data", "parse_device", "user_input"]
+__all__ = ["describe_os_error", "load_data", "parse_device", "user_input"]
 
 
 @contextlib.contextmanager
@@ -24,6 +24,14 @@ def user_input(what: str) -> Iterator[None]:
         yield
     except (ValueError, TypeError, OSError, pickle.UnpicklingError) as err:
         raise CommandError(f"{what}: {err}") from None
+
+
+def describe_os_error(err: OSError) -> str:
+    """``err`` for a one-line message: its words and file, without Python's
+    ``[Errno N]`` prefix (resdepth's own write errors already name their file)."""
+    if not err.strerror:
+        return str(err)
+    return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
 
 
 def parse_device(text: str | None) -> torch.device | None:

@@ -10,7 +10,7 @@ from ..errors import CommandError, ResumeMismatchError, RunFailed, RunInterrupte
 from ..recipes import get_recipe
 from ..study import plan_study, plot_study, run_study, study_report
 from ..training import StudyDir
-from .common import load_data, parse_device, user_input
+from .common import describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["parse_shapes", "study_command"]
 
@@ -89,6 +89,6 @@ def study_command(args: argparse.Namespace) -> int:
             stopped.signal, stopped.where, stopped.held,
         ) from None  # fmt: skip
     except OSError as err:
-        raise RunFailed(f"the study stopped: {err}") from None
+        raise RunFailed(f"the study stopped: {describe_os_error(err)}") from None
     _report(Path(args.out))
     return 0

@@ -12,7 +12,7 @@ from ..models import count_parameters, depth, get_model
 from ..recipes import Recipe, get_recipe
 from ..seeding import seed_everything
 from ..training import RunDir, RunMetadata, Trainer, load_checkpoint
-from .common import load_data, parse_device, user_input
+from .common import describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["train_command"]
 
@@ -104,7 +104,7 @@ def train_command(args: argparse.Namespace) -> int:
     except ResumeMismatchError as err:
         raise CommandError(f"--resume: {err}") from None
     except OSError as err:
-        raise RunFailed(f"the run stopped: {err}") from None
+        raise RunFailed(f"the run stopped: {describe_os_error(err)}") from None
     best = history.best()
     if trainer.is_main and best is not None:
         print(f"best test accuracy {best['test_accuracy']:.2f}% at epoch {best['epoch']}; "
