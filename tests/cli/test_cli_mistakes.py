@@ -156,3 +156,14 @@ def test_eval_of_data_with_more_classes_than_the_model_is_one_line(
     assert main(["eval", last, "--data", "synthetic", "--subset", "64"]) == 2
     err = capsys.readouterr().err
     assert "outside the model's 3 outputs" in err and err.count("\n") == 1
+
+
+def test_os_errors_read_as_their_words_and_files() -> None:
+    from resdepth.cli.common import describe_os_error
+
+    own = OSError(28, "could not write x (No space left on device); x is unchanged")
+    assert describe_os_error(own) == "could not write x (No space left on device); x is unchanged"
+    moved = PermissionError(13, "Permission denied", "a.tmp", None, "a")
+    assert describe_os_error(moved) == "Permission denied: a.tmp -> a"
+    assert describe_os_error(FileNotFoundError(2, "No such file", "f")) == "No such file: f"
+    assert describe_os_error(OSError("no numbers")) == "no numbers"

@@ -103,8 +103,12 @@ def main() -> None:
     except RunInterrupted as stopped:
         print(stopped)
         raise SystemExit(128 + stopped.signal) from None
+    moments = [t for state in trainer.optimizer.state.values() for t in state.values()
+               if isinstance(t, torch.Tensor)]  # fmt: skip
     result = {"rank": int(os.environ.get("RANK", "0")), "history": history.rows,
-              "eval": trainer.evaluate(val), "loader_samples": train.num_samples}  # fmt: skip
+              "eval": trainer.evaluate(val), "loader_samples": train.num_samples,
+              "optimizer_sum": float(sum(t.double().sum() for t in moments)),
+              "batches": len(train)}  # fmt: skip
     Path(args.out, f"result-rank{result['rank']}.json").write_text(json.dumps(result))
 
 

@@ -233,3 +233,33 @@ def test_a_flipped_byte_in_a_checkpoint_is_refused_and_the_previous_one_offered(
                     out_dir=tmp_path, progress=False)  # fmt: skip
     with pytest.raises(CheckpointError, match=r"damaged.*previous\.pt, the checkpoint before it"):
         again.fit(again.build_loaders(make_synthetic(16, 4, 12))[0], epochs=3, resume=True)
+
+
+def test_a_full_disk_while_keeping_previous_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where hard links are refused, previous.pt is a copy, and a full disk fails it."""
+    import errno
+    import shutil
+
+    def trainer() -> Trainer:
+        return Trainer(_tiny(), device="cpu", progress=False, out_dir=tmp_path / "run")
+
+    data = make_synthetic(32, 4, 12)
+    first = trainer()
+    first.fit(first.build_loaders(data)[0], epochs=1)
+
+    def no_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(shutil, "copyfile", full)
+    second = trainer()
+    with pytest.raises(OSError, match=r"previous.pt \(No space left on device\); last.pt is"):
+        second.fit(second.build_loaders(data)[0], epochs=2, resume=True)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert not [p.name for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]

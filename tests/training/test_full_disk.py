@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -18,7 +19,9 @@ import pytest
 def _namespaces_allowed() -> bool:
     if sys.platform != "linux" or shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    with tempfile.TemporaryDirectory() as folder:  # what the test does: mount a tmpfs
+        probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=64k",
+                                "tmpfs", folder], capture_output=True)  # fmt: skip
     return probe.returncode == 0
 
 

@@ -3,12 +3,14 @@ else is refused with each difference named, and kills at any point lose nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -252,13 +254,33 @@ def test_sigterm_saves_mid_epoch_and_resume_is_bit_identical(tmp_path: Path) -> 
     _same_weights(tmp_path / "whole" / "last.pt", out / "last.pt")
 
 
-def _torchrun(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def launch(
+    commands: list[list[str]], timeout: float = 300
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run ``commands`` at once, each in a process group of its own, and wait for all
+    within ``timeout`` seconds together; the groups (torchrun and its workers) are
+    killed on the way out, so a hung run leaves no worker behind."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(CHILD), str(out), *flags],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env, start_new_session=True)
+             for command in commands]  # fmt: skip
+    deadline, done = time.monotonic() + timeout, []
+    try:
+        for proc, command in zip(procs, commands, strict=True):
+            out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            done.append(subprocess.CompletedProcess(command, proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return done
+
+
+def _torchrun(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(CHILD), str(out), *flags]  # fmt: skip
+    return launch([command])[0]
 
 
 @pytest.mark.slow
@@ -337,3 +359,18 @@ def test_two_ranks_stopped_in_and_at_the_end_of_an_epoch_resume_exactly(tmp_path
         resumed = _torchrun(out, "2", *size, "--resume")
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         _same_run(tmp_path / "whole", out)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+def test_ranks_stay_in_step_when_the_images_do_not_divide_evenly(tmp_path: Path) -> None:
+    """1,089 images on 2 ranks: each rank gets 545 (one repeated), 18 batches of 32. With
+    545 and 544 the second rank ran 17: it skipped an optimizer step each epoch, and
+    its momentum drifted from the first rank's."""
+    run = _torchrun(tmp_path / "run", "2", "--train-size", "1089")
+    assert run.returncode == 0, run.stderr[-3000:]
+    import json
+
+    a, b = (json.loads((tmp_path / "run" / f"result-rank{r}.json").read_text()) for r in (0, 1))
+    assert a["batches"] == b["batches"] == 18 and a["loader_samples"] == b["loader_samples"]
+    assert a["optimizer_sum"] == b["optimizer_sum"]

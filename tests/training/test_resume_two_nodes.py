@@ -4,7 +4,6 @@ every point where such a run can stop, it resumes exactly."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 
 from resdepth.training import load_checkpoint
 
-from .test_resume import CHILD, _same_run, _torchrun
+from .test_resume import CHILD, _same_run, _torchrun, launch
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,26 +29,12 @@ def _free_port() -> int:
 
 def _two_nodes(out: Path, *flags: str) -> list[subprocess.CompletedProcess[str]]:
     """Run the child as two single-rank nodes that meet at a c10d rendezvous."""
-    port, env = _free_port(), {**os.environ, "OMP_NUM_THREADS": "1"}
+    port = _free_port()
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
                "--nproc_per_node", "1", "--rdzv_backend", "c10d",
                "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", f"run-{port}",
                str(CHILD), str(out), *flags]  # fmt: skip
-    nodes = [
-        subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )  # fmt: skip
-        for _ in range(2)
-    ]
-    done = []
-    try:
-        for node in nodes:
-            out_text, err_text = node.communicate(timeout=240)
-            done.append(subprocess.CompletedProcess(command, node.returncode, out_text, err_text))
-    finally:
-        for node in nodes:
-            node.kill()
-    return done
+    return launch([command, command], timeout=240)
 
 
 def _ok(nodes: list[subprocess.CompletedProcess[str]]) -> bool:

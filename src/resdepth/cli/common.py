@@ -31,7 +31,8 @@ def describe_os_error(err: OSError) -> str:
     ``[Errno N]`` prefix (resdepth's own write errors already name their file)."""
     if not err.strerror:
         return str(err)
-    return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    files = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    return f"{err.strerror}: {files}" if files else err.strerror
 
 
 def parse_device(text: str | None) -> torch.device | None:

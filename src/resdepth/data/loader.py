@@ -31,8 +31,12 @@ class DeviceLoader:
     stream of the training batches.
 
     With ``world_size > 1`` every epoch's permutation is the same on all ranks and
-    rank ``r`` takes positions ``r, r + world_size, ...``: disjoint shards that
-    together cover the epoch.
+    rank ``r`` takes positions ``r, r + world_size, ...``: shards that together
+    cover the epoch. When the images do not divide evenly, the permutation is
+    extended by its own first few positions (as ``DistributedSampler`` does), so
+    every rank has as many samples and batches: under DDP a rank that ran out of
+    batches would skip optimizer steps the others take, and the ranks' momentum and
+    schedules would drift apart.
 
     Args:
         images: ``(N, C, H, W)``, uint8 or floating point in [0, 1] (any device).
@@ -145,8 +149,7 @@ class DeviceLoader:
     @property
     def num_samples(self) -> int:
         """Samples this rank sees per epoch."""
-        n = self.images.shape[0]
-        return len(range(self.rank, n, self.world_size))
+        return math.ceil(self.images.shape[0] / self.world_size)
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -156,6 +159,9 @@ class DeviceLoader:
     def _epoch_indices(self) -> Tensor:
         n = self.images.shape[0]
         order = torch.randperm(n, generator=self._shuffle_gen) if self.shuffle else torch.arange(n)
+        padded = self.num_samples * self.world_size  # equal shards (see the class docs)
+        if padded > n:
+            order = order.repeat(math.ceil(padded / n))[:padded]
         return order[self.rank :: self.world_size].to(self.device)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:

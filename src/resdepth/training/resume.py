@@ -213,10 +213,14 @@ def rank_state(trainer: Trainer, train: object) -> dict[str, Any]:
         # running statistics with its own batch, and DDP under Join broadcasts the
         # highest rank's before each forward) and different sums of their own batches'
         # losses; they agree only at the epoch's end. A mid-epoch stop keeps each.
+        # On the CPU: all_gather_object unpickles a CUDA tensor onto the GPU it came
+        # from, which on another rank is not its own (or not visible at all).
         model = unwrap_model(trainer.model)
-        progress = trainer._progress
-        state["buffers"] = {n: b.detach().clone() for n, b in model.named_buffers()}
-        state["progress"] = progress.state_dict() if progress is not None else None
+        progress = trainer._progress.state_dict() if trainer._progress is not None else None
+        state["buffers"] = {n: b.detach().cpu().clone() for n, b in model.named_buffers()}
+        state["progress"] = progress and {
+            k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in progress.items()
+        }
     return state
 
 

@@ -77,10 +77,17 @@ class RunDir:
         temporary = self.previous.with_name(f".{self.previous.name}.tmp{os.getpid()}")
         temporary.unlink(missing_ok=True)
         try:
-            os.link(self.last, temporary)
-        except OSError:
-            shutil.copyfile(self.last, temporary)
-        os.replace(temporary, self.previous)
+            try:
+                os.link(self.last, temporary)
+            except OSError:
+                shutil.copyfile(self.last, temporary)
+            os.replace(temporary, self.previous)
+        except OSError as err:  # a full disk, most likely: name the file, say what is kept
+            temporary.unlink(missing_ok=True)
+            raise OSError(
+                err.errno, f"could not write {self.previous} ({err.strerror}); "
+                f"{self.last.name} is unchanged: nothing saved before is lost",
+            ) from err  # fmt: skip
 
     def load(self, path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         """Read a checkpoint of this run, naming ``previous.pt`` if ``last.pt`` is damaged."""
@@ -125,13 +132,26 @@ class RunDir:
         except OSError:
             return "unknown"
 
+    def _not_started(self, err: OSError) -> OSError:
+        """A full disk or a read-only folder at the start, said in one line."""
+        return OSError(
+            err.errno, f"could not write {self._lock_path} ({err.strerror}); the run did not "
+            "start, and nothing saved before is lost",
+        )  # fmt: skip
+
     def _acquire(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
         me = f"pid {os.getpid()} on {socket.gethostname()}"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise self._not_started(err) from err
         if fcntl is None:  # pragma: no cover - Windows: an exclusive create, stale if dead
             self._acquire_by_creating(me)
             return
-        lock_file = self._lock_path.open("a+")
+        try:
+            lock_file = self._lock_path.open("a+")
+        except OSError as err:
+            raise self._not_started(err) from err
         try:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -149,10 +169,7 @@ class RunDir:
         except OSError as err:  # a full disk: say so before an epoch is spent on it
             with contextlib.suppress(OSError):  # closing flushes, and fails the same way
                 lock_file.close()
-            raise OSError(
-                err.errno, f"could not write {self._lock_path} ({err.strerror}); the run "
-                "did not start, and nothing saved before is lost",
-            ) from err  # fmt: skip
+            raise self._not_started(err) from err
         self._lock_file = lock_file
 
     def _acquire_by_creating(self, me: str) -> None:  # pragma: no cover - Windows
