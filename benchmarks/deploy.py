@@ -37,17 +37,6 @@ ROUTES = ("eager", "compile", "torchscript", "export", "onnxruntime")
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
-def cpu_model() -> str:
-    """The processor's model name (Linux), else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return str(machine_info(torch.device("cpu"))["processor"])
-
-
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for package in ("onnx", "onnxruntime", "onnxscript"):
@@ -185,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         print(f"{name} batch {batch} {entry['route']}: "
                               f"{entry['median_ms']:.2f} ms", flush=True)  # fmt: skip
     load_after = os.getloadavg()
-    machine = {**machine_info(device), "cpu_model": cpu_model(), **versions()}
+    machine = {**machine_info(device), **versions()}
     eager = {(r["model"], r["batch"]): r["median_ms"] for r in results if r["route"] == "eager"}
     rows = []
     for r in results:

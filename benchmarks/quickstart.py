@@ -31,17 +31,6 @@ from resdepth import History  # noqa: E402
 from resdepth.training import RunDir  # noqa: E402
 
 
-def cpu_model() -> str:
-    """The processor's model name (Linux), else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return machine_info(torch.device("cpu"))["processor"]
-
-
 def command(out: Path, epochs: int, subset: int | None, device: str | None) -> list[str]:
     """The Quick start's training command (``--subset`` and ``--device`` only when given)."""
     args = ["train", "--model", "resnet10", "--recipe", "as1", "--data", "cifar10-sample",
@@ -80,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     assert best is not None  # a finished run with test data has a best epoch
     payload = {
         "benchmark": "quickstart",
-        "machine": {**machine_info(device), "cpu_model": cpu_model()},
+        "machine": machine_info(device),
         "date": started.isoformat(timespec="seconds"),
         "command": "resdepth "
         + " ".join(command(Path("OUT"), args.epochs, args.subset, args.device)[3:]),

@@ -33,7 +33,8 @@ def _markdown_blocks(text: str) -> list[tuple[int, str]]:
     ]
 
 
-def _rst_blocks(text: str) -> list[tuple[int, str]]:
+def rst_python_blocks(text: str) -> list[tuple[int, str]]:
+    """``(line, body)`` of every ``.. code-block:: python`` directive, dedented."""
     lines, blocks = text.splitlines(), []
     for i, line in enumerate(lines):
         if line.strip() != ".. code-block:: python":
@@ -51,7 +52,7 @@ def _blocks() -> list[tuple[str, str]]:
     found = []
     for page in PAGES:
         text = (ROOT / page).read_text(encoding="utf-8")
-        parse = _markdown_blocks if page.endswith(".md") else _rst_blocks
+        parse = _markdown_blocks if page.endswith(".md") else rst_python_blocks
         found += [(f"{page}:{line}", code) for line, code in parse(text)]
     return found
 

@@ -15,7 +15,6 @@ import contextlib
 import inspect
 import io
 import math
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,13 @@ import pytest
 from resdepth.data import DeviceLoader
 from resdepth.recipes import Recipe
 
+from .test_documentation import rst_python_blocks
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGE = DOCS / "own_loop.rst"
 
 
-def python_blocks(text: str) -> list[str]:
-    """The body of every ``.. code-block:: python`` directive, dedented."""
-    lines, blocks = text.splitlines(), []
-    for i, line in enumerate(lines):
-        if line.strip() != ".. code-block:: python":
-            continue
-        body: list[str] = []
-        for later in lines[i + 1 :]:
-            if later.strip() and not later.startswith("   "):
-                break
-            body.append(later)
-        blocks.append(textwrap.dedent("\n".join(body)).strip() + "\n")
-    return blocks
-
-
-BLOCKS = python_blocks(PAGE.read_text(encoding="utf-8"))
+BLOCKS = [body for _, body in rst_python_blocks(PAGE.read_text(encoding="utf-8"))]
 MAIN, DEVICE_LOADER = BLOCKS
 
 
