@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "remove_temporaries"]
+__all__ = ["atomic_write", "remove_temporaries", "write_failed"]
 
 _TEMPORARY = re.compile(r"^\..+\.tmp(\d+)$")
 
@@ -29,6 +29,12 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_failed(err: OSError, path: Path, kept: str) -> OSError:
+    """``err`` (a full disk, a quota: "No space left on device") as one line that names
+    ``path`` and says what is ``kept``, which is what the reader most wants to know."""
+    return OSError(err.errno, f"could not write {path} ({err.strerror}); {kept}")
 
 
 @contextlib.contextmanager
@@ -60,8 +66,6 @@ def atomic_write(
         replaced = True
         _fsync_folder(path.parent)
     except OSError as err:
-        # A full disk or a quota says only "No space left on device": name the file,
-        # and say what the reader most wants to know, that the old one is whole.
         kept = (
             "was written but may not survive a power loss"
             if replaced
@@ -69,9 +73,7 @@ def atomic_write(
             if path.exists()
             else "was not written"
         )
-        raise OSError(
-            err.errno, f"could not write {path} ({err.strerror}); {path.name} {kept}"
-        ) from err
+        raise write_failed(err, path, f"{path.name} {kept}") from err
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -241,9 +241,8 @@ def restore_rank_state(
             for name, buffer in unwrap_model(trainer.model).named_buffers():
                 if name in own["buffers"]:
                     buffer.copy_(own["buffers"][name])
-    progress: dict[str, Any] | None = state["progress"]
-    if own.get("buffers") is not None:  # saved under DDP: this rank's own sums
-        progress = own["progress"]
+    # Saved under DDP: this rank's own sums (older checkpoints hold rank 0's only).
+    progress: dict[str, Any] | None = own["progress"] if "progress" in own else state["progress"]
     return progress
 
 

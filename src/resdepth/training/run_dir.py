@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .._atomic import atomic_write, remove_temporaries
+from .._atomic import atomic_write, remove_temporaries, write_failed
 from ..errors import RunExistsError, RunLockedError, StudySettingsError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
@@ -84,10 +84,8 @@ class RunDir:
             os.replace(temporary, self.previous)
         except OSError as err:  # a full disk, most likely: name the file, say what is kept
             temporary.unlink(missing_ok=True)
-            raise OSError(
-                err.errno, f"could not write {self.previous} ({err.strerror}); "
-                f"{self.last.name} is unchanged: nothing saved before is lost",
-            ) from err  # fmt: skip
+            kept = f"{self.last.name} is unchanged: nothing saved before is lost"
+            raise write_failed(err, self.previous, kept) from err
 
     def load(self, path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         """Read a checkpoint of this run, naming ``previous.pt`` if ``last.pt`` is damaged."""
@@ -134,10 +132,8 @@ class RunDir:
 
     def _not_started(self, err: OSError) -> OSError:
         """A full disk or a read-only folder at the start, said in one line."""
-        return OSError(
-            err.errno, f"could not write {self._lock_path} ({err.strerror}); the run did not "
-            "start, and nothing saved before is lost",
-        )  # fmt: skip
+        kept = "the run did not start, and nothing saved before is lost"
+        return write_failed(err, self._lock_path, kept)
 
     def _acquire(self) -> None:
         me = f"pid {os.getpid()} on {socket.gethostname()}"
