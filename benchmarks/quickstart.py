@@ -2,7 +2,7 @@
 accuracy it reaches, so that the README's figures are copied from one run.
 
 It runs ``resdepth train --model resnet10 --recipe as1 --data cifar10-sample --epochs
-10 --channels-last --out DIR`` in a subprocess (the command a new user types after
+10 --out DIR`` in a subprocess (the command a new user types after
 the install), and reports the wall time, the training throughput, the final and best
 test accuracy, the machine, its load before and after, and the date.  Measure on a
 quiet machine: the load average is printed so a reader can tell.
@@ -34,7 +34,7 @@ from resdepth.training import RunDir  # noqa: E402
 def command(out: Path, epochs: int, subset: int | None, device: str | None) -> list[str]:
     """The Quick start's training command (``--subset`` and ``--device`` only when given)."""
     args = ["train", "--model", "resnet10", "--recipe", "as1", "--data", "cifar10-sample",
-            "--epochs", str(epochs), "--channels-last", "--out", str(out)]  # fmt: skip
+            "--epochs", str(epochs), "--out", str(out)]  # fmt: skip
     if subset is not None:
         args += ["--subset", str(subset)]
     if device is not None:
@@ -82,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "final_test_accuracy": history[-1]["test_accuracy"],
         "best_test_accuracy": best["test_accuracy"],
         "best_epoch": best["epoch"],
+        # The line where the run says which precision and memory format it chose.
+        "settings": next(
+            (line for line in run.stdout.splitlines() if line.startswith("precision ")), None
+        ),  # fmt: skip
     }
     minutes, rest = divmod(payload["wall_seconds"], 60)
     print(f"{payload['command']}")
@@ -94,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
           f"images/s); test accuracy {payload['final_test_accuracy']:.2f}% at the end, "
           f"best {payload['best_test_accuracy']:.2f}% at epoch "
           f"{payload['best_epoch']}")  # fmt: skip
+    print(f"settings: {payload['settings']}")
     write_json(args.json, payload)
     return payload
 

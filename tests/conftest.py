@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("resdepth")
+
+# One precision-trial cache for the whole session, never the user's: two runs of one
+# model and batch shape then resolve precision="auto" alike, as they do for a user.
+os.environ.setdefault(
+    "RESDEPTH_AUTOTUNE_CACHE",
+    str(Path(tempfile.mkdtemp(prefix="resdepth-autotune-")) / "cache.json"),
+)
 
 SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
@@ -26,6 +27,7 @@ CASES = {
     "gpu_check": ["--device", "cpu", "--batch", "8", "--seconds", "0.05", "--skip-training",
                   "--no-compile"],
     "quickstart": ["--epochs", "2", "--subset", "64", "--device", "cpu"],
+    "time_to_accuracy": ["--smoke", "--runs", "2", "--device", "cpu"],
 }  # fmt: skip
 
 # The policies `transforms.py --stack policies` times when --policies is not given.
@@ -223,6 +225,54 @@ def _check_quickstart(payload: dict, argv: list[str], printed: str) -> None:
     assert f"best {best:.2f}% at epoch {payload['best_epoch']}" in " ".join(printed.split())
 
 
+def _markdown_rows(printed: str) -> dict[str, list[str]]:
+    """The cells of a printed markdown table's rows, keyed by their first cell."""
+    rows = [line.strip("|").split("|") for line in printed.splitlines() if line.startswith("| (")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def _check_time_to_accuracy(payload: dict, argv: list[str], printed: str) -> None:
+    runs = _int_option(argv, "--runs")
+    assert (payload["epochs"], payload["runs"], payload["seeds"]) == (1, runs, list(range(runs)))
+    lightning = any(importlib.util.find_spec(m) for m in ("lightning", "pytorch_lightning"))
+    ways = payload["ways"]
+    assert list(ways) == ["a", "b", "c_cold", "c_warm", "d"]
+    images = payload["epochs"] * payload["train_images"]
+    shown = _markdown_rows(printed)
+    assert len(shown) == len(ways)
+    base = ways["a"]["median_wall_seconds"]
+    for key, way in ways.items():
+        assert way["label"].startswith(f"({key[0]}) ")
+        if key == "d" and not lightning:
+            assert shown[way["label"]][1:] == ["-"] * 4
+            assert "neither lightning nor pytorch_lightning is importable" in printed
+            continue
+        walls = [r["wall_seconds"] for r in way["runs"]]
+        accuracies = [r["test_accuracy"] for r in way["runs"]]
+        assert len(walls) == runs
+        for run in way["runs"]:
+            _assert_positive(run["wall_seconds"])
+            assert run["images_per_second"] == pytest.approx(images / run["wall_seconds"])
+            assert 0.0 <= run["test_accuracy"] <= 100.0 and run["precision"]
+        assert way["median_wall_seconds"] == pytest.approx(statistics.median(walls))
+        assert way["accuracy_mean"] == pytest.approx(statistics.fmean(accuracies))
+        assert (way["accuracy_min"], way["accuracy_max"]) == (min(accuracies), max(accuracies))
+        assert way["speedup_vs_a"] == pytest.approx(base / way["median_wall_seconds"])
+        cells = shown[way["label"]]
+        assert cells[0] == way["precision"]
+        assert cells[2] == f"{way['median_wall_seconds']:.1f} s"
+        assert cells[3].startswith(f"{way['accuracy_mean']:.2f} (")
+        assert cells[4] == f"{way['speedup_vs_a']:.2f}x"
+    assert ways["a"]["precision"] == "fp32, contiguous"
+    assert "channels_last" in ways["b"]["precision"]
+    assert len(payload["autotune_cache_written_when_cold"]) == runs
+    for cache in ("cold", "warm"):
+        ratio = ways[f"c_{cache}"]["median_wall_seconds"] / ways["b"]["median_wall_seconds"]
+        assert payload["wall_ratio_c_over_b"][cache] == pytest.approx(ratio)
+        assert f"(c)/(b) wall time, cache {cache}: {ratio:.2f}" in printed
+    assert payload["load_average_before"] >= 0 and payload["load_average_after"] >= 0
+
+
 CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "transforms": _check_transforms_paper,
     "transforms-policies": _check_transforms_policies,
@@ -231,6 +281,7 @@ CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "trainer_overhead": _check_trainer_overhead,
     "gpu_check": _check_gpu_check,
     "quickstart": _check_quickstart,
+    "time_to_accuracy": _check_time_to_accuracy,
 }
 
 
@@ -260,3 +311,22 @@ def test_train_step_reference_has_the_presets_parameter_counts() -> None:
     for preset in (presets.resnet10(), presets.resnet40(), presets.resnet102()):
         reference = module["PlainResNet"](preset.layers, preset.widths)
         assert count_parameters(reference) == count_parameters(preset)
+
+
+def test_time_to_accuracy_crops_and_flips_as_slicing_does() -> None:
+    """Way (b)'s batch augmentation: per sample, the window at its drawn offsets, flipped
+    where its draw says, as slicing the padded image gives it."""
+    import torch
+
+    module = runpy.run_path(str(BENCHMARKS / "time_to_accuracy.py"), run_name="benchmark")
+    padded = torch.randint(0, 256, (64, 3, 12, 10), dtype=torch.uint8)
+    out = module["random_crop_flip"](padded, 2, 0.5, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # the same draws, in the same order
+    dy = torch.randint(0, 5, (64, 1, 1, 1), generator=g).flatten().tolist()
+    dx = torch.randint(0, 5, (64, 1, 1, 1), generator=g).flatten().tolist()
+    flip = (torch.rand(64, generator=g) < 0.5).tolist()
+    assert out.shape == (64, 3, 8, 6) and out.dtype == torch.uint8
+    assert 0 < sum(flip) < 64 and len(set(zip(dy, dx, strict=True))) > 1
+    for i in range(64):
+        window = padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 6]
+        assert torch.equal(out[i], window.flip(-1) if flip[i] else window)

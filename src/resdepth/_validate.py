@@ -147,6 +147,14 @@ def non_empty_string(name: str, value: object) -> str:
     return value
 
 
+def flag(name: str, value: object, also: Sequence[Any] = ()) -> Any:
+    """``value`` if it is ``True`` or ``False`` (not 0 or 1), or one of ``also``."""
+    if isinstance(value, bool) or any(value == v and type(value) is type(v) for v in also):
+        return value
+    options = ", ".join(["True", "False", *map(repr, also)])
+    raise TypeError(f"{name} must be one of {options}, got {value!r}")
+
+
 def instance_of(name: str, value: object, cls: type[T], what: str | None = None) -> T:
     """``value`` if it is a ``cls``; else a ``TypeError`` saying that ``name`` must be
     ``what`` (default: a ``cls``) and naming the type it has."""

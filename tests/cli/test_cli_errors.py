@@ -7,6 +7,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from resdepth import Trainer
 from resdepth.cli import main
-from resdepth.data import make_synthetic
+from resdepth.data import DeviceLoader, make_synthetic
 
 from ..conftest import TINY_MODEL
 
@@ -182,10 +183,10 @@ def test_fp16_on_a_cpu_warns(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 def test_an_internal_error_is_not_dressed_as_a_user_error(
     run: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: Trainer, data: object) -> dict:
+    def broken(self: DeviceLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         raise ValueError("an internal bug")
 
-    monkeypatch.setattr(Trainer, "evaluate", broken)
+    monkeypatch.setattr(DeviceLoader, "__iter__", broken)
     with pytest.raises(ValueError, match="an internal bug"):
         main(["eval", str(run / "last.pt"), "--data", str(archive)])
 

@@ -84,3 +84,27 @@ def test_recipes_command(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("as1", "as2", "resnet40-ft", "fast", "as1-linear"):
         assert name in out
     assert "source:" in out
+
+
+def test_precision_and_memory_format_options(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resdepth.training import load_checkpoint
+
+    out = tmp_path / "run"
+    assert _train(archive, out, "--precision", "fp32", "--channels-last") == 0  # bare: on
+    state = load_checkpoint(out / "last.pt")
+    assert (state["precision"], state["channels_last"]) == ("fp32", True)
+    # A resume keeps the recorded choice; another value is refused, naming it.
+    assert _train(archive, out, "--resume", "--epochs", "2") == 0
+    assert load_checkpoint(out / "last.pt")["channels_last"] is True
+    capsys.readouterr()
+    assert _train(archive, out, "--resume", "--epochs", "3", "--channels-last", "off") == 2
+    assert "channels_last: True -> False" in capsys.readouterr().err
+    assert main(["eval", str(out / "last.pt"), "--data", str(archive)]) == 0
+    assert "precision fp32, channels_last" in capsys.readouterr().out
+    # --no-autotune: the capability rule alone; --deterministic means fp32.
+    assert _train(archive, tmp_path / "rule", "--no-autotune") == 0
+    assert load_checkpoint(tmp_path / "rule" / "last.pt")["precision"] in ("fp32", "bf16")
+    assert _train(archive, tmp_path / "det", "--deterministic", "--precision", "bf16") == 2
+    assert "--deterministic trains in fp32" in capsys.readouterr().err

@@ -154,3 +154,18 @@ def test_the_sample_inside_the_package() -> None:
     assert train.images.shape[1:] == (3, 32, 32) and train.images.float().std() > 40
     assert "6,000" not in repr(train) and "tensor" not in repr(train)
     assert repr(train).startswith("Dataset('cifar10-sample train', 5000 images of 3x32x32")
+
+
+def test_the_sample_is_read_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its layout is known: no pass over the archive to list its splits first.
+    opened: list[object] = []
+    real_open = tarfile.open
+
+    def counting_open(*args: object, **kwargs: object) -> tarfile.TarFile:
+        opened.append(args[0] if args else kwargs.get("name"))
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tarfile, "open", counting_open)
+    test = load_dataset("cifar10-sample", train=False)
+    assert len(test) == 1000 and test.split == "test"
+    assert opened == [CIFAR10_SAMPLE]

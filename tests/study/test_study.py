@@ -170,3 +170,30 @@ def test_a_damaged_study_record_is_one_line(
     assert main(["study", "report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "study.json" in err and "Traceback" not in err
+
+
+def test_a_study_resolves_its_precision_once_and_every_shape_trains_in_it(
+    tmp_path: Path,
+) -> None:
+    train, test = _data()
+    plan = plan_study([10, 12], BUDGET, BASE, num_classes=4)
+    kwargs = {"epochs": 1, "device": "cpu", "progress": False}
+    run_study(tmp_path / "auto", plan, train, test, _recipe(), shard=(0, 2), **kwargs)
+    compute = json.loads((tmp_path / "auto" / "study.json").read_text())["compute"]
+    assert compute["precision"] != "auto" and isinstance(compute["channels_last"], bool)
+    run_study(tmp_path / "auto", plan, train, test, _recipe(), shard=(1, 2), **kwargs)
+    for shape in plan:
+        state = load_checkpoint(tmp_path / "auto" / shape.name / "last.pt")
+        assert (state["precision"], state["channels_last"]) == (
+            compute["precision"], compute["channels_last"],
+        )  # fmt: skip
+    # A study folder from before the choice was recorded keeps training in fp32.
+    run_study(tmp_path / "old", plan[:1], train, test, _recipe(), precision="fp32",
+              channels_last=False, **kwargs)  # fmt: skip
+    record = json.loads((tmp_path / "old" / "study.json").read_text())
+    del record["compute"]
+    (tmp_path / "old" / "study.json").write_text(json.dumps(record))
+    run_study(tmp_path / "old", plan[:1], train, test, _recipe(), **kwargs)
+    assert (
+        json.loads((tmp_path / "old" / "study.json").read_text())["compute"]["precision"] == "fp32"
+    )

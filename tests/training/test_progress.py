@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from resdepth import Callback, ResNet, Trainer
+from resdepth import Callback, ResNet, RunInterrupted, Trainer
 from resdepth.data import make_synthetic
 from resdepth.recipes import get_recipe
+from resdepth.training.epoch import EpochProgress
 
 
 def _tiny() -> ResNet:
@@ -58,7 +63,60 @@ def test_short_reprs() -> None:
     trainer = Trainer(_tiny(), recipe="as1", device="cpu", progress=False)
     loader, _ = trainer.build_loaders(make_synthetic(32, 4, 8))
     assert repr(trainer) == (
-        "Trainer(ResNet, recipe='as1', device=cpu, precision=fp32, epoch=0/200, out_dir=None)"
+        "Trainer(ResNet, recipe='as1', device=cpu, precision=auto, epoch=0/200, out_dir=None)"
     )
     assert repr(loader).startswith("DeviceLoader(samples=32, batch_size=128, batches=1")
     assert "tensor" not in repr(loader)
+
+
+class _Slow(Callback):
+    """Each batch takes at least ``seconds``; a SIGINT after step ``stop``."""
+
+    def __init__(self, seconds: float, stop: int | None = None) -> None:
+        self.seconds, self.stop = seconds, stop
+
+    def on_step_end(self, trainer: Trainer, step: int) -> None:
+        time.sleep(self.seconds)
+        if step == self.stop:
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C: last.pt at this batch
+
+
+def test_a_resumed_epoch_counts_only_what_this_process_trained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 10 batches of 8 an epoch, each at least 0.02 s: no rate can pass 400 img/s.
+    sleep, batch, ceiling = 0.02, 8, 8 / 0.02
+
+    def fit(stop: int | None, resume: bool) -> Trainer:
+        trainer = Trainer(_tiny(), recipe=get_recipe("as1", batch_size=batch), device="cpu",
+                          out_dir=tmp_path, progress_every=0,
+                          callbacks=[_Slow(sleep, stop)])  # fmt: skip
+        trainer.fit(trainer.build_loaders(make_synthetic(80, 4, 8))[0], epochs=2, resume=resume)
+        return trainer
+
+    with pytest.raises(RunInterrupted):
+        fit(stop=7, resume=False)
+    capsys.readouterr()
+    rows = fit(stop=None, resume=True).history.rows
+    err = capsys.readouterr().err
+    # The resumed epoch trained 3 batches here: its rate is theirs over their seconds.
+    for row, images in zip(rows, (3 * batch, 10 * batch), strict=True):
+        rate, seconds = row["images_per_second"], row["epoch_seconds"]
+        assert 0 < rate < ceiling and rate * seconds == pytest.approx(images), row
+    rates = [float(r) for r in re.findall(r"([\d,]+) img/s", err.replace(",", ""))]
+    assert rates and max(rates) < ceiling, err
+    # The estimate waits for 5 batches of this process: epoch 2's, not the 3 resumed.
+    assert err.count("expected: about") == 1, err
+    assert err.index("expected: about") > err.index("epoch 2/2 batch 4/10"), err
+
+
+def test_an_epoch_saved_before_the_rate_fields_still_loads() -> None:
+    progress = EpochProgress.begin(0, 0.1, torch.device("cpu"))
+    progress.step, progress.count = 3, 24
+    state = {
+        k: v
+        for k, v in progress.state_dict().items()
+        if k not in ("count_before", "seconds_before")
+    }
+    loaded = EpochProgress.from_state(state, torch.device("cpu"))
+    assert (loaded.step, loaded.count, loaded.count_here) == (3, 24, 0)

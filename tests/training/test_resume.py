@@ -143,7 +143,7 @@ def test_resume_with_another_recipe_is_refused_naming_each_change(
 
 def test_resume_with_other_data_or_model_is_refused(tmp_path: Path) -> None:
     recipe = get_recipe("as1", batch_size=16)
-    _fit(_trainer(recipe, tmp_path), epochs=1)
+    _fit(_trainer(recipe, tmp_path, precision="fp32"), epochs=1)
     with pytest.raises(ResumeMismatchError, match=r"data classes.*'d'.*'e'"):
         _fit(_trainer(recipe, tmp_path), resume=True, data=_datasets(classes=("a", "b", "c", "e")))
     with pytest.raises(ResumeMismatchError, match="data size: 64 -> 48"):

@@ -6,35 +6,64 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+from torch import nn
+
+from .._validate import check_unit_range, image_batch
 from ..data import load_unlabeled, write_predictions_csv
 from ..errors import CommandError, RunFailed
 from ..recipes import Recipe
+from ..recipes.components import DRY_BUILDS
 from ..training import (
     RunMetadata,
-    Trainer,
     checkpoint_from_paper,
+    evaluate_batches,
     model_from_state,
+    predict_images,
     read_model_file,
     save_checkpoint,
 )
+from ..training.batches import recipe_loader
+from ..training.evaluation import model_num_classes
 from .common import describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["convert_command", "eval_command", "predict_command"]
 
 
-def _trainer_from_file(args: argparse.Namespace) -> tuple[Trainer, RunMetadata]:
-    """A trainer holding the model of ``args.checkpoint``: a resdepth checkpoint or one
-    of the paper's model files."""
+def _model_from_file(
+    args: argparse.Namespace,
+) -> tuple[nn.Module, Recipe, RunMetadata, torch.device, tuple[str, bool]]:
+    """The model of ``args.checkpoint`` (a resdepth checkpoint or one of the paper's
+    model files) in eval mode on ``args.device``, its recipe, what it records, the
+    device, and the precision and memory format to run it in: the run's recorded ones,
+    or ``--precision`` in the plain format (fp32 there gives the exact figures).
+
+    No :class:`~resdepth.Trainer` and no optimizer: evaluating and predicting need
+    none, and the first optimizer a process builds imports torch._dynamo, which was
+    over a second of these commands' start on a 2-core CPU machine.  For the same
+    reason the stored recipes skip the dry build of their optimizers.
+    """
     device = parse_device(args.device)
-    state = read_model_file(args.checkpoint)
-    metadata = RunMetadata.from_dict(state.get("metadata"))
-    with user_input(f"{args.checkpoint}"):
-        model = model_from_state(state, args.checkpoint)
-        # The recipe as trained, stored whole: a custom recipe needs no registering here.
-        recipe = Recipe.from_dict(state["recipe"])
-    trainer = Trainer(model, recipe=recipe, device=device, progress=False,
-                      checkpoint_every=None, metadata=metadata)  # fmt: skip
-    return trainer, metadata
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with DRY_BUILDS.skipped():
+        state = read_model_file(args.checkpoint)
+        metadata = RunMetadata.from_dict(state.get("metadata"))
+        with user_input(f"{args.checkpoint}"):
+            model = model_from_state(state, args.checkpoint)
+            # The recipe as trained, stored whole: a custom recipe needs no registering here.
+            recipe = Recipe.from_dict(state["recipe"])
+    if args.precision is not None:
+        settings = (str(args.precision), False)
+        print(f"precision {args.precision}, plain memory format (--precision)")
+    else:  # the paper's files and older checkpoints record fp32 in the plain format
+        settings = (str(state.get("precision", "fp32")), bool(state.get("channels_last")))
+        layout = "channels_last" if settings[1] else "plain memory format"
+        print(f"precision {settings[0]}, {layout} (as the run trained; --precision fp32 "
+              "for the exact figures)")  # fmt: skip
+    if settings[1]:
+        model = model.to(memory_format=torch.channels_last)
+    return model.to(device).eval(), recipe, metadata, device, settings
 
 
 def convert_command(args: argparse.Namespace) -> int:
@@ -56,14 +85,16 @@ def convert_command(args: argparse.Namespace) -> int:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    trainer, meta = _trainer_from_file(args)
+    model, recipe, meta, device, settings = _model_from_file(args)
     seed = 0 if args.seed is None else args.seed
     data = load_data(args, args.split == "train", args.subset, seed, allow_unsplit=True)
     if meta.classes:
         # Labels are names: the data's classes are matched to the checkpoint's by name.
         with user_input(f"--data {args.data} for {args.checkpoint}"):
             data = data.with_classes(meta.classes)
-    result = trainer.evaluate(data)
+    loader = recipe_loader(data, recipe, model_num_classes(model, None, recipe), device,
+                           train=False)  # fmt: skip
+    result = evaluate_batches(model, loader, device, *settings)
     print(f"{data.name}: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2f}% "
           f"({len(data)} images)")  # fmt: skip
     return 0
@@ -73,13 +104,16 @@ def predict_command(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise CommandError(f"--output {output}: a folder; give the CSV's file name")
-    trainer, meta = _trainer_from_file(args)
+    model, recipe, meta, device, settings = _model_from_file(args)
     source = Path(args.input)
     if not source.exists():
         raise CommandError(f"--input {source}: no such file or folder")
     with user_input(f"--input {source}"):
         images, ids = load_unlabeled(source, split=args.split)
-        labels = trainer.predict(images, tta=args.tta)
+        check_unit_range(image_batch(images))
+        labels = predict_images(model, images, recipe.build_eval_transform(),
+                                recipe.test_batch_size, device, *settings,
+                                tta=args.tta)  # fmt: skip
     try:
         path = write_predictions_csv(output, labels, ids)
     except OSError as err:

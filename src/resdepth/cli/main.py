@@ -105,6 +105,14 @@ def _add_data_options(p: argparse.ArgumentParser, required: bool = True) -> None
     )
 
 
+def _add_inference_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16"), default=None,
+        help="default: as the run trained (fp32 for the paper's files); fp32 gives the "
+        "exact figures",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``resdepth`` command."""
     parser = _Parser(prog="resdepth", description="Residual networks for small images.")
@@ -142,10 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's")
     p.add_argument("--out", required=True, help="run folder: history.csv, last.pt, best.pt")
     p.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16"), default=None,
-        help="default fp32; a resumed run keeps its own",
+        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
+        help="default auto: the fastest correct one for this device (bf16 autocast on a "
+        "GPU or a CPU with native bf16 where a short trial finds it faster, else fp32); "
+        "a resumed run keeps its own",
     )  # fmt: skip
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument(
+        "--channels-last", choices=("auto", "on", "off"), nargs="?", const="on",
+        default=None, help="memory format (default auto: chosen with the precision; "
+        "a resumed run keeps its own)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-autotune", action="store_true",
+        help="no timed trial for auto: follow the device's capabilities alone",
+    )  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
@@ -159,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--deterministic", action="store_true",
-        help="deterministic algorithms (repeatable GPU runs, somewhat slower)",
+        help="deterministic algorithms (repeatable GPU runs, somewhat slower); implies "
+        "--precision fp32",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     p.add_argument(
@@ -176,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a resdepth checkpoint, or one of the paper's .pth files")
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test")
+    _add_inference_precision(p)
     p.set_defaults(func=eval_command)
 
     p = sub.add_parser("predict", help="write ID,Label predictions for unlabeled images")
@@ -188,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="the CSV to write")
     p.add_argument("--split", default=None, help="split folder inside --input, if any")
     p.add_argument("--tta", action="store_true", help="average with horizontally flipped images")
+    _add_inference_precision(p)
     p.add_argument("--device", default=None)
     p.set_defaults(func=predict_command)
 

@@ -38,11 +38,27 @@ def _resumed_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     return {
         "model": args.model or meta.model or "resnet40",
         "recipe": recipe,
-        "precision": args.precision or state.get("precision", "fp32"),
+        # "auto" takes what the checkpoint recorded; another value must match it.
+        "precision": _precision(args),
         "seed": (meta.seed or 0) if args.seed is None else args.seed,
         "subset": args.subset if args.subset is not None else meta.data.get("subset"),
         "test_on_train": args.test_on_train or bool(meta.data.get("test_on_train")),
     }
+
+
+def _precision(args: argparse.Namespace) -> str:
+    """``--precision``, with ``--deterministic`` meaning fp32."""
+    if args.deterministic:
+        if args.precision not in (None, "auto", "fp32"):
+            raise CommandError(
+                f"--deterministic trains in fp32; leave out --precision {args.precision}"
+            )
+        return "fp32"
+    return str(args.precision or "auto")
+
+
+def _channels_last(args: argparse.Namespace) -> bool | str:
+    return {"on": True, "off": False}.get(args.channels_last or "auto", "auto")
 
 
 def _settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -52,7 +68,7 @@ def _settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         recipe = get_recipe(args.recipe or "as1")
     return {
         "model": args.model or "resnet40", "recipe": recipe,
-        "precision": args.precision or "fp32", "seed": 0 if args.seed is None else args.seed,
+        "precision": _precision(args), "seed": 0 if args.seed is None else args.seed,
         "subset": args.subset, "test_on_train": args.test_on_train,
     }  # fmt: skip
 
@@ -83,7 +99,8 @@ def train_command(args: argparse.Namespace) -> int:
     with user_input("train"):
         trainer = Trainer(
             model, recipe=recipe, device=device, precision=settings["precision"],
-            channels_last=args.channels_last, compile=args.compile, out_dir=out, seed=seed,
+            channels_last=_channels_last(args), autotune=not args.no_autotune,
+            compile=args.compile, out_dir=out, seed=seed,
             progress=not args.quiet, progress_every=args.progress_every, metadata=metadata,
             checkpoint_every=args.checkpoint_every,
         )  # fmt: skip
@@ -92,8 +109,9 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"model: {settings['model']} ({count_parameters(model):,} parameters, "
               f"depth {depth(model)})")  # fmt: skip
         print(f"recipe: {recipe.name}: {recipe.summary()}")
-        print(f"device: {trainer.device}, precision {trainer.precision}; writing to {out}",
-              flush=True)  # fmt: skip
+        # The precision and memory format follow when training starts ("auto" is chosen
+        # on the real model and batch then, or read from the checkpoint on resume).
+        print(f"device: {trainer.device}; writing to {out}", flush=True)
         if trainer.device.type == "cpu" and trainer.precision == "fp16":
             print("resdepth: warning: fp16 on a CPU is far slower than bf16 there; consider "
                   "--precision bf16", file=sys.stderr)  # fmt: skip

@@ -185,9 +185,12 @@ def load_dataset(
         images, labels = load_cifar10(root, train=train, download=download)
         return Dataset(f"CIFAR-10 {split}", images, labels, CIFAR10_CLASSES, split)
     if name == "cifar10-sample":
-        sample = _folder_split(CIFAR10_SAMPLE, split, CIFAR10_CLASSES, False, cache_dir)
-        return Dataset(f"cifar10-sample {split}", sample.images, sample.labels,
-                       CIFAR10_CLASSES, split)  # fmt: skip
+        # Its layout is known (train/ and test/ of CIFAR-10's classes): one pass over the
+        # archive, without first listing its splits.
+        images, labels, _ = load_image_folder(
+            CIFAR10_SAMPLE, split=split, classes=CIFAR10_CLASSES, cache_dir=cache_dir
+        )
+        return Dataset(f"cifar10-sample {split}", images, labels, CIFAR10_CLASSES, split)
     if name == "synthetic":
         n = synthetic_size if train else max(synthetic_size // 5, 10)
         images, labels = make_synthetic(n, seed=0 if train else 1)

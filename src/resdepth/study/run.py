@@ -17,13 +17,23 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+import torch
+
 from .._validate import int_in_range, is_int
 from ..data import Dataset
 from ..errors import StudySettingsError
 from ..models import BLOCKS, ResNet
 from ..recipes import Recipe, get_recipe
 from ..seeding import seed_everything
-from ..training import History, RunMetadata, StudyDir, Trainer, mapping_differences
+from ..training import (
+    ComputeSettings,
+    History,
+    RunMetadata,
+    StudyDir,
+    Trainer,
+    mapping_differences,
+    resolve_settings,
+)
 from .plan import StudyShape
 from .report import study_report
 
@@ -36,12 +46,47 @@ def _check_settings(study: StudyDir, settings: dict[str, Any]) -> None:
     if saved is None:
         study.write_settings(settings)
         return
-    differences = mapping_differences("", saved, settings, skip=("source", "description"))
+    differences = mapping_differences("", saved, settings,
+                                      skip=("source", "description", "compute"))  # fmt: skip
     if differences:
         raise StudySettingsError(
             f"{study.path} holds a study with other settings ({'; '.join(differences)}): run "
             "it with its own settings, or choose another folder"
         )
+
+
+def _study_compute(
+    study: StudyDir,
+    existed: bool,
+    shape: StudyShape,
+    train: Dataset,
+    recipe: Recipe,
+    device: Any,
+    trainer_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """The precision and memory format every run of the study trains in: recorded in
+    ``study.json``, else resolved once on the study's first shape and recorded, so that
+    no comparison mixes precisions (a study recorded before the choice existed trained
+    in fp32 in the plain format, and keeps to it)."""
+    saved = study.read_settings() or {}
+    if isinstance(saved.get("compute"), dict):
+        return dict(saved["compute"])
+    precision = trainer_kwargs.get("precision", "auto")
+    channels_last = trainer_kwargs.get("channels_last", "auto")
+    if existed:
+        old = "fp32" if precision == "auto" else precision
+        settings = ComputeSettings(old, channels_last is True, "as the study trained before")
+    else:
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        classes = len(train.classes)
+        model = ResNet(BLOCKS[shape.block], shape.layers, shape.widths, num_classes=classes,
+                       stem_width=shape.stem_width).to(device)  # fmt: skip
+        batch = (min(recipe.batch_size, len(train)), *train.images.shape[1:])
+        settings = resolve_settings(model, device, batch, precision, channels_last,
+                                    autotune_trial=trainer_kwargs.get("autotune", True),
+                                    optimizer=recipe.build_optimizer)  # fmt: skip
+    study.write_settings({**saved, "compute": settings.to_dict()})
+    return settings.to_dict()
 
 
 def run_study(
@@ -69,7 +114,9 @@ def run_study(
         seed: seeds each shape's initial weights and its loaders.
         device: where to train.
         settings: more settings to record and check (the data's name, say).
-        trainer_kwargs: passed to :class:`~resdepth.Trainer` (precision, ...).
+        trainer_kwargs: passed to :class:`~resdepth.Trainer` (precision, ...).  A
+            precision or memory format left ``"auto"`` is chosen once for the whole
+            study, on its first shape, and recorded in ``study.json``.
 
     Returns:
         The report's rows (:func:`study_report`).
@@ -89,7 +136,13 @@ def run_study(
         "seed": seed, "classes": list(train.classes), "train_images": len(train),
         "test_images": len(test), **(settings or {}),
     }  # fmt: skip
+    existed = study.read_settings() is not None
     _check_settings(study, json.loads(json.dumps(full)))
+    if shapes:
+        compute = _study_compute(study, existed, list(shapes)[0], train, recipe, device,
+                                 trainer_kwargs)  # fmt: skip
+        trainer_kwargs = {**trainer_kwargs, "precision": compute["precision"],
+                          "channels_last": compute["channels_last"]}  # fmt: skip
     planned = epochs or recipe.epochs
     for shape in list(shapes)[index::count]:
         run_dir = study.run(shape.name)

@@ -4,7 +4,9 @@ The Trainer holds one small object per concern and gathers their states for a
 checkpoint: the optimisation step (:mod:`~resdepth.training.step`), the epoch loop
 (:mod:`~resdepth.training.loop`), the run folder (:class:`RunDir`), what a
 checkpoint says about its run (:class:`RunMetadata`), the history
-(:class:`History`), progress, signals and mid-epoch checkpoints, and torchrun.
+(:class:`History`), the choice of precision and memory format
+(:mod:`~resdepth.training.settings`), progress, signals and mid-epoch checkpoints,
+and torchrun.
 """
 
 from .callbacks import Callback
@@ -16,6 +18,7 @@ from .loggers import JsonLinesLogger, TensorBoardLogger
 from .metadata import RunMetadata, resnet_config
 from .resume import mapping_differences
 from .run_dir import RunDir, StudyDir
+from .settings import ComputeSettings, DeviceCapabilities, resolve_settings
 from .stopping import CheckpointEvery
 from .trainer import Trainer
 
@@ -25,6 +28,8 @@ __all__ = [
     "PAPER_COLUMNS",
     "Callback",
     "CheckpointEvery",
+    "ComputeSettings",
+    "DeviceCapabilities",
     "History",
     "JsonLinesLogger",
     "RunDir",
@@ -41,6 +46,7 @@ __all__ = [
     "predict_images",
     "read_model_file",
     "resnet_config",
+    "resolve_settings",
     "save_checkpoint",
     "unwrap_model",
 ]

@@ -45,6 +45,10 @@ class EpochProgress:
     step: int = 0  # batches done
     count: int = 0  # images done
     seconds: float = 0.0
+    # The images and seconds of the epoch that an earlier process trained, before a
+    # resume: its rate counts this process's only.  (Older checkpoints lack them.)
+    count_before: int = 0
+    seconds_before: float = 0.0
 
     @classmethod
     def begin(cls, epoch: int, lr: float, device: torch.device) -> EpochProgress:
@@ -75,16 +79,26 @@ class EpochProgress:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device) -> EpochProgress:
+        """The epoch of a checkpoint's ``state``, for this process to take up."""
         tensors = {k: v.to(device) for k, v in state.items() if isinstance(v, Tensor)}
-        return cls(**{**state, **tensors})
+        before = {"count_before": state["count"], "seconds_before": state["seconds"]}
+        return cls(**{**state, **tensors, **before})
+
+    @property
+    def count_here(self) -> int:
+        """Images of the epoch trained in this process (all of them without a resume)."""
+        return self.count - self.count_before
 
 
 def epoch_row(
     progress: EpochProgress, totals: Tensor, test: dict[str, float], note: str
 ) -> dict[str, Any]:
     """The history row of a finished epoch, from every rank's summed ``totals``
-    (loss, correct, images) and the evaluation's ``test`` figures."""
-    images = int(totals[2])
+    (loss, correct, images, and images trained in this process) and the evaluation's
+    ``test`` figures.  After a mid-epoch resume the time and the rate are this process's
+    share of the epoch: what it trained, in the seconds it took."""
+    images, images_here = int(totals[2]), int(totals[3])
+    seconds = progress.seconds - progress.seconds_before
     if images == 0:
         raise ValueError(f"train yielded no batches in epoch {progress.epoch + 1}")
     return {
@@ -94,8 +108,8 @@ def epoch_row(
         "train_loss": float(totals[0]) / images,
         "test_loss": test["loss"],
         "learning_rate": progress.lr,
-        "epoch_seconds": progress.seconds,
-        "images_per_second": images / progress.seconds if progress.seconds else math.nan,
+        "epoch_seconds": seconds,
+        "images_per_second": images_here / seconds if images_here and seconds else math.nan,
         "note": note,
     }
 

@@ -106,7 +106,8 @@ def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint"
 def trainer_arguments(path: str | os.PathLike[str], **overrides: Any) -> dict[str, Any]:
     """The :class:`~resdepth.training.Trainer` arguments that reopen a checkpoint (or one
     of the paper's model files): its rebuilt model, its recipe and metadata, its seed,
-    no progress output and no mid-epoch checkpoints; ``overrides`` win."""
+    the precision and memory format it trained in (fp32 for the paper's files), no
+    progress output and no mid-epoch checkpoints; ``overrides`` win."""
     state = read_model_file(path)
     metadata = RunMetadata.from_dict(state.get("metadata"))
     return {
@@ -115,6 +116,8 @@ def trainer_arguments(path: str | os.PathLike[str], **overrides: Any) -> dict[st
         "recipe": Recipe.from_dict(state["recipe"]),
         "metadata": metadata,
         "seed": metadata.seed or 0,  # a reopened trainer records what the run trained with
+        "precision": state.get("precision", "fp32"),
+        "channels_last": bool(state.get("channels_last", False)),
         "progress": False,
         "checkpoint_every": None,
         **overrides,
@@ -127,6 +130,14 @@ def load_model(
     map_location: str | torch.device = "cpu",
 ) -> nn.Module:
     """The trained model in a resdepth checkpoint, in eval mode.
+
+    The model is a plain module in fp32.  To run it as the run trained it, read the
+    choice from the checkpoint: ``state = load_checkpoint(path)``, then call it under
+    ``torch.autocast(device.type, dtype=torch.bfloat16)`` where ``state["precision"]``
+    is ``"bf16"`` (``torch.float16`` for ``"fp16"``), with the model and its inputs in
+    ``torch.channels_last`` where ``state["channels_last"]`` is true.  fp32 gives the
+    exact figures; :meth:`Trainer.from_checkpoint <resdepth.training.Trainer.from_checkpoint>`
+    evaluates in the recorded settings.
 
     Args:
         path: a ``last.pt`` or ``best.pt`` (or any file :meth:`Trainer.state_dict

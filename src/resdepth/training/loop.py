@@ -48,8 +48,10 @@ def run_epoch(
     _train(t, train, progress, pauses)
     progress.seconds += time.perf_counter() - start
     check_loss(progress, t._holds())
-    count = torch.tensor(float(progress.count), device=t.device)
-    totals = dist.all_reduce_sum(torch.stack([progress.loss_sum, progress.correct, count]))
+    count, here = (
+        torch.tensor(float(n), device=t.device) for n in (progress.count, progress.count_here)
+    )
+    totals = dist.all_reduce_sum(torch.stack([progress.loss_sum, progress.correct, count, here]))
     if int(totals[2]) == 0:
         raise ValueError(f"train yielded no batches in epoch {epoch + 1}")
     test = t.evaluate(val) if val is not None else {"loss": math.nan, "accuracy": math.nan}
@@ -95,10 +97,12 @@ def _train(t: Trainer, train: Batches, progress: EpochProgress, pauses: Pauses |
         # loader's state has moved on to the next epoch, so a pass here would train a
         # whole extra epoch's batches inside this one.
         batches = ()
+    train_step = t._step
+    assert train_step is not None, "fit prepares the step before the first epoch"
     with join:
         for step, (x, y) in enumerate(batches, start=progress.step):
             per_batch = t.recipe.scheduler_interval == "batch"
-            t._step(x, y, progress, step, t.scheduler if per_batch else None)
+            train_step(x, y, progress, step, t.scheduler if per_batch else None)
             progress.step, t._steps_run = step + 1, t._steps_run + 1
             for cb in t.callbacks:
                 cb.on_step_end(t, t._steps_run)

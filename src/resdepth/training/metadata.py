@@ -84,6 +84,9 @@ class RunMetadata:
         versions: the software the run was made with.
         device: where the run trained.
         source: where the weights came from, if not from training here.
+        compute: the precision and memory format the run trained in, and why
+            (``{"precision": "bf16", "channels_last": True, "reason": ...}``), as
+            ``precision="auto"`` resolved them.
         extra: anything else a caller records (a study's shape name, ...).
 
     Examples:
@@ -103,6 +106,7 @@ class RunMetadata:
     versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
     device: str | None = None
     source: str | None = None
+    compute: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,7 +116,7 @@ class RunMetadata:
             if isinstance(self.classes, str) or not all(isinstance(c, str) for c in self.classes):
                 raise TypeError(f"classes must be a sequence of names, got {self.classes!r}")
             object.__setattr__(self, "classes", tuple(self.classes))
-        for name in ("model_kwargs", "model_config", "data", "versions", "extra"):
+        for name in ("model_kwargs", "model_config", "data", "versions", "compute", "extra"):
             value = getattr(self, name)
             if value is not None:
                 if not isinstance(value, Mapping):

@@ -53,6 +53,9 @@ class ProgressReport:
         self._estimated = False
         self._steps = 0  # batches in the current epoch
         self._epoch_start = self._last_line = time.monotonic()
+        # Where this process took the epoch up (past batch 0 after a mid-epoch resume):
+        # the rate and the estimate count from there, (batches, images).
+        self._start_at = (0, 0)
         self._timed_from: tuple[float, int] | None = None  # (time, batches) the rate counts from
 
     def _write(self, text: str) -> None:
@@ -63,6 +66,7 @@ class ProgressReport:
             return
         self._steps = steps or 0
         self._epoch_start = self._last_line = time.monotonic()
+        self._start_at = (progress.step, progress.count)
         self._timed_from = None
         if self.stream.isatty():
             from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no type information
@@ -72,7 +76,7 @@ class ProgressReport:
                              desc=desc, file=self.stream)  # fmt: skip
 
     def _rate(self, progress: EpochProgress) -> float | None:
-        """Seconds per batch, measured after the first batches of this epoch."""
+        """Seconds per batch, measured after the first batches this process trained."""
         now = time.monotonic()
         if self._timed_from is None:
             self._timed_from = (now, progress.step)
@@ -84,8 +88,9 @@ class ProgressReport:
         """After a batch: update the bar, print a line when one is due, estimate once."""
         if not self.enabled:
             return
-        rate = self._rate(progress) if progress.step >= 2 else None
-        if rate is not None and not self._estimated and progress.step >= _ESTIMATE_AFTER:
+        done = progress.step - self._start_at[0]  # batches this process trained
+        rate = self._rate(progress) if done >= 2 else None
+        if rate is not None and not self._estimated and done >= _ESTIMATE_AFTER:
             self._estimated = True
             self._estimate(progress, rate)
         if self._bar is not None:
@@ -111,9 +116,8 @@ class ProgressReport:
             f"{f'/{self._steps}' if self._steps else ''}  loss {loss:.4f} acc {acc:.2f}%"
         )
         if rate:
-            text += (
-                f"  {progress.count / max(time.monotonic() - self._epoch_start, 1e-9):,.0f} img/s"
-            )
+            seconds = max(time.monotonic() - self._epoch_start, 1e-9)
+            text += f"  {(progress.count - self._start_at[1]) / seconds:,.0f} img/s"
             if self._steps:
                 epoch_left = rate * (self._steps - progress.step)
                 run_left = epoch_left + rate * self._steps * (self.epochs - progress.epoch - 1)

@@ -41,9 +41,15 @@ _FREE_RECIPE_FIELDS = ("epochs", "source", "description")
 
 
 def describe_run(
-    model: nn.Module, recipe: Recipe, train: object, precision: str, world_size: int
+    model: nn.Module,
+    recipe: Recipe,
+    train: object,
+    precision: str,
+    world_size: int,
+    channels_last: bool | str = False,
 ) -> dict[str, Any]:
-    """The settings a resume must keep: recipe, model structure, data, precision, ranks."""
+    """The settings a resume must keep: recipe, model structure, data, precision,
+    memory format, ranks."""
     data: dict[str, Any] = {}
     if isinstance(train, DeviceLoader):
         data = {
@@ -62,6 +68,7 @@ def describe_run(
         },
         "data": data,
         "precision": precision,
+        "channels_last": channels_last,
         "world_size": world_size,
     }
 
@@ -121,7 +128,8 @@ def run_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     for key in sorted(set(old_data) & set(new_data)):
         if old_data[key] is not None and new_data[key] is not None:
             out += mapping_differences(f"data {key}.", old_data[key], new_data[key])
-    for key in ("precision", "world_size"):
+    saved = {"channels_last": False, **saved}  # not recorded before: the plain format
+    for key in ("precision", "channels_last", "world_size"):
         if saved[key] != current[key]:
             out.append(f"{key}: {saved[key]!r} -> {current[key]!r}")
     return out

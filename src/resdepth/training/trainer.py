@@ -6,12 +6,12 @@ import contextlib
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_unit_range, choice, image_batch, non_negative_float, positive_int
+from .._validate import check_unit_range, image_batch, non_negative_float, positive_int
 from ..data import Dataset, DeviceLoader
 from ..recipes import Recipe, get_recipe
 from . import distributed as dist
@@ -20,7 +20,6 @@ from .batches import check_reiterable, recipe_batches, recipe_loader
 from .callbacks import Callback
 from .epoch import EpochProgress, check_fit_inputs, check_saveable, describe_position
 from .evaluation import (
-    PRECISIONS,
     evaluate_batches,
     model_num_classes,
     predict_images,
@@ -32,6 +31,7 @@ from .loop import run_epoch
 from .metadata import RunMetadata
 from .progress import ProgressReport
 from .run_dir import RunDir
+from .settings import ComputeChoice, prepare
 from .step import TrainStep
 from .stopping import CheckpointEvery, Pauses, StopSignals
 
@@ -48,9 +48,13 @@ class Trainer:
         recipe: a registered recipe name or a :class:`~resdepth.recipes.Recipe`.
         device: where to train; ``None`` picks CUDA when present.  Under torchrun each
             rank takes ``cuda:LOCAL_RANK`` (NCCL) or stays on the CPU (gloo).
-        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
-            gradient scaler).
-        channels_last: keep the model and batches in channels_last memory format.
+        precision: ``"auto"`` (the fastest correct one for the device, chosen when
+            training starts: :mod:`~resdepth.training.settings`), ``"fp32"`` (for
+            bit-for-bit work), ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
+            gradient scaler).  A resumed run keeps the precision it recorded.
+        channels_last: ``"auto"`` (chosen with the precision), ``True`` or ``False``.
+        autotune: let ``"auto"`` time a short trial on a CPU (cached), else follow
+            the CPU's capabilities alone.
         compile: wrap the model in ``torch.compile``, and apply the train-time
             augmentation and batch mixing through it too.
         out_dir: where ``history.csv``, ``last.pt`` and ``best.pt`` go (``None``: no files).
@@ -95,8 +99,8 @@ class Trainer:
         model: nn.Module,
         recipe: str | Recipe = "as1",
         device: torch.device | str | None = None,
-        precision: str = "fp32",
-        channels_last: bool = False,
+        precision: str = "auto",
+        channels_last: bool | str = "auto",
         compile: bool = False,
         out_dir: str | Path | None = None,
         seed: int = 0,
@@ -106,10 +110,11 @@ class Trainer:
         metadata: RunMetadata | Mapping[str, Any] | None = None,
         checkpoint_every: int | str | datetime.timedelta | None = "5min",
         num_classes: int | None = None,
+        autotune: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-        choice("precision", precision, sorted(PRECISIONS))
+        self._compute = ComputeChoice(precision, channels_last, autotune)
         if isinstance(recipe, str):
             recipe = get_recipe(recipe)
         elif not isinstance(recipe, Recipe):
@@ -118,8 +123,8 @@ class Trainer:
         device = dist.init_from_env(torch.device(device) if device is not None else None)
         if device is None:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.device, self.recipe, self.precision = device, recipe, precision
-        self.channels_last, self.seed, self.progress = channels_last, seed, progress
+        self.device, self.recipe, self.seed, self.progress = device, recipe, seed, progress
+        self.precision, self.channels_last = self._compute.precision, self._compute.channels_last
         self.progress_every = non_negative_float("progress_every", progress_every)
         self._report: ProgressReport | None = None
         self.callbacks = list(callbacks)
@@ -129,22 +134,16 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self._run_dir = RunDir(self.out_dir) if self.out_dir is not None else None
         self.is_main = dist.rank() == 0
-        fmt = torch.channels_last if channels_last else torch.preserve_format
-        self.model = model.to(device).to(memory_format=fmt)
+        self.model = model.to(device)
         self.num_classes = model_num_classes(model, num_classes, recipe)
-        net: nn.Module = self.model
-        if dist.is_distributed():
-            ids = [device.index] if device.type == "cuda" else None
-            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-        self._ddp = net if isinstance(net, nn.parallel.DistributedDataParallel) else None
-        # torch.compile returns a module that forwards to the compiled one.
-        self._net: nn.Module = cast(nn.Module, torch.compile(net)) if compile else net
+        # Wrapped (memory format, DDP, compile) once the precision is resolved: _prepare.
+        self._net: nn.Module = self.model
+        self._ddp: nn.parallel.DistributedDataParallel | None = None
+        self._step: TrainStep | None = None
         self.compile = compile
         self.optimizer = recipe.build_optimizer(self.model)
         self.scheduler: Any = None
-        self._step = TrainStep(self._net, self.optimizer, device, precision, channels_last,
-                               recipe.label_smoothing, self.num_classes)  # fmt: skip
-        self.scaler = self._step.scaler
+        self.scaler = torch.amp.GradScaler(device.type, enabled=False)
         self.history = History()
         self.epoch = 0  # completed epochs
         self._progress: EpochProgress | None = None  # the epoch under way, or a resumed one
@@ -188,9 +187,9 @@ class Trainer:
         return self._loader(train, train=True), val_loader
 
     def _loader(self, data: Any, train: bool) -> DeviceLoader:
+        # The memory format is the step's to set: it is chosen when training starts.
         loader = recipe_loader(data, self.recipe, self.num_classes, self.device, train=train,
-                               channels_last=self.channels_last, compile=self.compile,
-                               seed=self.seed)  # fmt: skip
+                               compile=self.compile, seed=self.seed)  # fmt: skip
         if train:
             self.metadata = self.metadata.with_classes(loader.classes)
         return loader
@@ -200,8 +199,7 @@ class Trainer:
         if isinstance(data, DeviceLoader):
             return data
         return recipe_batches(data, self.recipe, self.num_classes, self.device, train=train,
-                              channels_last=self.channels_last, compile=self.compile,
-                              seed=self.seed)  # fmt: skip
+                              compile=self.compile, seed=self.seed)  # fmt: skip
 
     # ----------------------------------------------------------------- training
     def fit(
@@ -279,6 +277,7 @@ class Trainer:
             where = describe_position(self.epoch, self._progress)
             self._note = f"resumed from {where} {data_note}".strip()
         elif not self._started:  # a fresh run
+            prepare(self, train)
             self.recipe = self.recipe.replace(epochs=epochs or self.recipe.epochs)
             self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
         self._started = True
@@ -312,7 +311,7 @@ class Trainer:
             data = self._loader(data, train=False)
         data = self._batches(data, train=False)
         net = unwrap_model(self._net)
-        return evaluate_batches(net, data, self.device, self.precision, self.channels_last)
+        return evaluate_batches(net, data, self.device, *self._compute.for_inference())
 
     def predict(self, images: Tensor, batch_size: int | None = None, tta: bool = False) -> Tensor:
         """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
@@ -321,14 +320,14 @@ class Trainer:
         size = self.recipe.test_batch_size if batch_size is None else batch_size
         return predict_images(
             unwrap_model(self._net), images, self.recipe.build_eval_transform(),
-            positive_int("batch_size", size), self.device, self.precision,
-            self.channels_last, tta,
+            positive_int("batch_size", size), self.device, *self._compute.for_inference(), tta,
         )  # fmt: skip
 
     # ----------------------------------------------------------------- state
     def _run_description(self, train: object) -> dict[str, Any]:
         model = unwrap_model(self.model)
-        return resumption.describe_run(model, self.recipe, train, self.precision, dist.world_size())
+        return resumption.describe_run(model, self.recipe, train, self.precision,
+                                       dist.world_size(), self.channels_last)  # fmt: skip
 
     def state_dict(self, train: Batches | None = None) -> dict[str, Any]:
         """Everything a resume needs, gathered from the parts that own it.
@@ -352,6 +351,7 @@ class Trainer:
             "run": self._run_description(train),
             "ranks": dist.all_gather_objects(resumption.rank_state(self, train)),
             "precision": self.precision,
+            "channels_last": self.channels_last,
             "metadata": self.metadata.to_dict(),
         }
 
@@ -372,6 +372,7 @@ class Trainer:
                 aside), model, data, batch size, precision or number of ranks; the
                 message names each difference with its old and new value.
         """
+        prepare(self, train, state)  # the recorded precision, before comparing settings
         allowed = resumption.check_resumable(
             state, self._run_description(train), train, source, allow_other_data
         )
