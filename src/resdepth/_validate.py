@@ -124,8 +124,7 @@ def probability(name: str, value: object) -> float:
 def float_in_range(
     name: str, value: object, low: float, high: float, *, include_high: bool = True
 ) -> float:
-    """A real number in ``[low, high]`` (``[low, high)`` without ``include_high``), as a
-    ``float``.
+    """A real number in ``[low, high]`` (``[low, high)`` without ``include_high``).
 
     Examples:
         >>> float_in_range("label_smoothing", 0.1, 0.0, 1.0, include_high=False)
