@@ -86,6 +86,7 @@ def test_recipes_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "source:" in out
 
 
+@pytest.mark.slow
 def test_precision_and_memory_format_options(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -172,6 +172,7 @@ def test_a_damaged_study_record_is_one_line(
     assert err.count("\n") == 1 and "study.json" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_study_resolves_its_precision_once_and_every_shape_trains_in_it(
     tmp_path: Path,
 ) -> None:
