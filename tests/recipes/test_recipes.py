@@ -44,7 +44,7 @@ def _rates(recipe: Recipe, steps: int, steps_per_epoch: int = 1) -> list[float]:
 
 
 def test_registered_names() -> None:
-    names = {"as1", "as1-linear", "as2", "resnet40-ft", "fast", "cifar-strong"}
+    names = {"as1", "as1-linear", "as2", "resnet40-ft", "fast", "fast-v1", "cifar-strong"}
     assert names <= set(list_recipes())
 
 
@@ -127,14 +127,60 @@ def test_resnet40_ft_adds_affine_and_cutmix() -> None:
     assert isinstance(mix, T.CutMix) and (mix.alpha, mix.p, mix.mode) == (1.0, 0.5, "batch")
 
 
-def test_fast_recipe_warms_up_per_batch() -> None:
-    r = get_recipe("fast", epochs=3)
+def test_fast_v1_recipe_warms_up_per_batch() -> None:
+    r = get_recipe("fast-v1", epochs=3)
     opt = r.build_optimizer(_model())
     assert opt.param_groups[0]["nesterov"] is True
     rates = _rates(r, steps=30, steps_per_epoch=10)
     assert rates[0] == pytest.approx(0.04) and max(rates) == pytest.approx(0.4)
     assert rates.index(max(rates)) == 20 and rates[-1] == pytest.approx(0.04)
     assert "ours" in r.source and r.label_smoothing == 0.1
+
+
+def test_fast_warms_up_within_the_first_epoch_so_a_two_epoch_run_decays() -> None:
+    r = get_recipe("fast", epochs=2)
+    rates = _rates(r, steps=20, steps_per_epoch=10)
+    peak = r.lr
+    assert rates[0] == pytest.approx(0.1 * peak) and max(rates) == pytest.approx(peak)
+    assert rates.index(peak) == 5 and rates[-1] < 0.1 * peak
+    assert r.ema_decay is not None and r.clip_grad_norm is not None and r.eval_every > 1
+    old = get_recipe("fast-v1")  # version 1 as it was, so its figures can be reproduced
+    assert (old.lr, old.batch_size, old.ema_decay, old.eval_every) == (0.4, 512, None, 1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"ema_decay": -0.1}, "ema_decay"),
+        ({"clip_grad_norm": 0}, "clip_grad_norm"),
+        ({"clip_grad_norm": float("nan")}, "clip_grad_norm"),
+        ({"eval_every": 0}, "eval_every"),
+    ],
+)
+def test_bad_averaging_clipping_and_evaluation_settings_name_the_field(
+    overrides: dict, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        get_recipe("as1", **overrides)
+
+
+def test_a_plateau_on_test_accuracy_needs_an_evaluation_every_epoch() -> None:
+    with pytest.raises(ValueError, match="eval_every must be 1"):
+        get_recipe("as2", eval_every=2)
+    assert get_recipe("as2", monitor="train_loss", eval_every=2).eval_every == 2
+
+
+def test_new_fields_stay_out_of_the_stored_form_while_off() -> None:
+    """Checkpoints written before these fields existed hold recipes without them."""
+    plain = get_recipe("as1").to_dict()
+    assert not {"ema_decay", "clip_grad_norm", "eval_every"} & set(plain)
+    assert Recipe.from_dict(plain) == get_recipe("as1")
+    on = get_recipe("as1", ema_decay=0.9, clip_grad_norm=1.0, eval_every=3)
+    stored = on.to_dict()
+    assert (stored["ema_decay"], stored["clip_grad_norm"], stored["eval_every"]) == (0.9, 1.0, 3)
+    assert Recipe.from_dict(stored) == on
+    assert "ema_decay 0.9" in on.summary() and "ema_decay" not in get_recipe("as1").summary()
 
 
 def test_overrides_rebuild_what_depends_on_them() -> None:
@@ -230,10 +276,10 @@ def test_a_recipe_is_checked_when_it_is_made(overrides: dict, message: str) -> N
 
 def test_a_warm_up_longer_than_the_run_is_refused() -> None:
     with pytest.raises(ValueError, match="warm-up"):
-        get_recipe("fast", epochs=2)
+        get_recipe("fast-v1", epochs=2)
     with pytest.raises(ValueError, match="warm-up"):
         WarmupLinearDecay(10, 10)
-    rates = _rates(get_recipe("fast", epochs=3), steps=12, steps_per_epoch=4)
+    rates = _rates(get_recipe("fast-v1", epochs=3), steps=12, steps_per_epoch=4)
     assert max(rates) == pytest.approx(0.4) and rates[-1] == pytest.approx(0.1)  # decays
 
 
@@ -302,7 +348,7 @@ def test_every_component_kind_has_the_same_verbs() -> None:
 
 
 def test_unregister_recipe_and_list_several_patterns() -> None:
-    assert list_recipes(["as2", "fast*"]) == ["as2", "fast"]
+    assert list_recipes(["as2", "fast*"]) == ["as2", "fast", "fast-v1"]
     register_recipe(get_recipe("as1", epochs=4), name="_test_again")
     assert unregister_recipe("_test_again").epochs == 4
     register_recipe(get_recipe("as1", epochs=5), name="_test_again")

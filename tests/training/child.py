@@ -2,7 +2,7 @@
 
 python child.py OUT EPOCHS [--resume] [--kill-after-epoch K] [--kill-during-save K]
                            [--kill-at-step K] [--term-at-step K] [--only-rank R]
-                           [--checkpoint-every N] [--train-size N]
+                           [--checkpoint-every N] [--train-size N] [--ema]
 
 Steps count the training batches this process runs (from 1), across epochs. Under
 torchrun, --only-rank R sends the --kill-at-step or --term-at-step signal to rank R only.
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--train-size", type=int, default=160)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--ema", action="store_true", help="a weight average, clipping")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(0)
@@ -87,6 +88,8 @@ def main() -> None:
         kill_during_save(args.kill_during_save)
     # Every random part at work: shuffling, crop, flip, affine and CutMix.
     recipe = get_recipe("resnet40-ft", batch_size=32, test_batch_size=64, lr=0.05)
+    if args.ema:
+        recipe = recipe.replace(ema_decay=0.9, clip_grad_norm=1.0)
     model = ResNet(layers=(1, 1), widths=(8, 16), num_classes=4)
     signalled = args.only_rank in (None, int(os.environ.get("RANK", "0")))
     if args.kill_at_step and signalled:
@@ -109,6 +112,9 @@ def main() -> None:
               "eval": trainer.evaluate(val), "loader_samples": train.num_samples,
               "optimizer_sum": float(sum(t.double().sum() for t in moments)),
               "batches": len(train)}  # fmt: skip
+    averaged = trainer.state_dict(train).get("averaged_model")
+    if averaged is not None:  # this rank's own average, summed exactly
+        result["averaged"] = {k: float(v.double().sum()) for k, v in averaged["model"].items()}
     Path(args.out, f"result-rank{result['rank']}.json").write_text(json.dumps(result))
 
 

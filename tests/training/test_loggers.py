@@ -16,7 +16,9 @@ from resdepth.training import JsonLinesLogger, TensorBoardLogger
 def _fit(callback: object, recipe: str = "fast") -> Trainer:
     torch.manual_seed(0)
     net = ResNet(layers=(1,), widths=(4,), num_classes=4)
-    trainer = Trainer(net, recipe=get_recipe(recipe, batch_size=16, epochs=3), device="cpu",
+    # Evaluated every epoch, so that each epoch's line has test figures.
+    settings = get_recipe(recipe, batch_size=16, epochs=3, eval_every=1)
+    trainer = Trainer(net, recipe=settings, device="cpu",
                       progress=False, callbacks=[callback])  # fmt: skip
     data = make_synthetic(64, 4, 8), make_synthetic(32, 4, 8, seed=1)
     trainer.fit(*trainer.build_loaders(*data))
@@ -32,7 +34,7 @@ def test_json_lines_hold_every_epoch_and_each_batchs_rate(tmp_path: Path) -> Non
     for record, row in zip(epochs, trainer.history, strict=True):
         assert record["test_accuracy"] == pytest.approx(row["test_accuracy"])
     rates = [r["learning_rate"] for r in steps]
-    assert max(rates) == pytest.approx(0.4) and rates[-1] < rates[len(rates) // 2]
+    assert max(rates) == pytest.approx(trainer.recipe.lr) and rates[-1] < rates[len(rates) // 2]
     # A per-epoch schedule writes no step lines.
     _fit(JsonLinesLogger(tmp_path / "epoch.jsonl"), recipe="as1")
     lines = (tmp_path / "epoch.jsonl").read_text().splitlines()

@@ -16,28 +16,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from resdepth import Callback, ResNet, ResumeMismatchError, Trainer, seed_everything
+from resdepth import ResNet, ResumeMismatchError, Trainer, seed_everything
 from resdepth.cli import main
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import Recipe, WarmupLinearDecay, get_recipe
 from resdepth.training import PAPER_COLUMNS, History, load_checkpoint
 
 from ..conftest import TINY_MODEL
+from .crashes import Crash, CrashAfterEpoch
 
 CHILD = Path(__file__).with_name("child.py")
-
-
-class _Crash(Exception):
-    pass
-
-
-class _CrashAfterEpoch(Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer: Trainer, row: dict) -> None:
-        if row["epoch"] == self.epoch:
-            raise _Crash
 
 
 def _tiny(classes: int = 4, widths: tuple[int, int] = (8, 16)) -> ResNet:
@@ -84,14 +72,14 @@ def test_resume_of_a_finished_run_with_more_epochs_replans_the_cosine(tmp_path: 
     assert History.from_csv(tmp_path / "history.csv")[2]["note"] == history[2]["note"]
 
 
-@pytest.mark.parametrize("name", ["as1", "as1-linear", "fast"])
+@pytest.mark.parametrize("name", ["as1", "as1-linear", "fast-v1"])
 @pytest.mark.parametrize(("planned", "final"), [(4, 6), (5, 3)], ids=["extended", "shortened"])
 def test_resume_with_another_length_follows_that_length_from_then_on(
     tmp_path: Path, name: str, planned: int, final: int
 ) -> None:
     recipe = get_recipe(name, batch_size=16)  # 64 images: 4 batches an epoch
-    with pytest.raises(_Crash):
-        _fit(_trainer(recipe, tmp_path, callbacks=[_CrashAfterEpoch(2)]), epochs=planned)
+    with pytest.raises(Crash):
+        _fit(_trainer(recipe, tmp_path, callbacks=[CrashAfterEpoch(2)]), epochs=planned)
     resumed = _fit(_trainer(recipe, tmp_path), epochs=final, resume=True)
     uninterrupted = _fit(_trainer(recipe, None), epochs=final)
     rates = resumed.column("learning_rate")
@@ -104,8 +92,8 @@ def test_resume_with_another_length_follows_that_length_from_then_on(
 
 def test_resume_without_epochs_keeps_the_checkpoints_length(tmp_path: Path) -> None:
     recipe = get_recipe("as1", batch_size=16)  # registered with 200 epochs
-    with pytest.raises(_Crash):
-        _fit(_trainer(recipe, tmp_path, callbacks=[_CrashAfterEpoch(2)]), epochs=4)
+    with pytest.raises(Crash):
+        _fit(_trainer(recipe, tmp_path, callbacks=[CrashAfterEpoch(2)]), epochs=4)
     history = _fit(_trainer(recipe, tmp_path), resume=True)
     assert len(history) == 4
     assert history.column("learning_rate") == pytest.approx(_expected_rates("as1", 4, 4))
@@ -237,6 +225,27 @@ def test_kill_at_random_points_then_resume_is_bit_identical(tmp_path: Path) -> N
         reference = History.from_csv(tmp_path / "whole" / "history.csv")
         for row, ref in zip(rows, reference, strict=True):
             assert all(row[c] == ref[c] for c in PAPER_COLUMNS)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+def test_two_ranks_hold_one_weight_average_which_resumes_exactly(tmp_path: Path) -> None:
+    whole = _torchrun(tmp_path / "whole", "2", "--ema")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    import json
+
+    results = [json.loads((tmp_path / "whole" / f"result-rank{r}.json").read_text())
+               for r in (0, 1)]  # fmt: skip
+    assert results[0]["averaged"] == results[1]["averaged"]  # BatchNorm buffers included
+    assert results[0]["eval"] == results[1]["eval"]
+    killed = _torchrun(tmp_path / "killed", "2", "--ema", "--kill-after-epoch", "1")
+    assert killed.returncode != 0
+    resumed = _torchrun(tmp_path / "killed", "2", "--ema", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    first = load_checkpoint(tmp_path / "whole" / "last.pt")["averaged_model"]["model"]
+    second = load_checkpoint(tmp_path / "killed" / "last.pt")["averaged_model"]["model"]
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
 
 
 @pytest.mark.slow

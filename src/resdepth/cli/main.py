@@ -25,6 +25,7 @@ from ..errors import (
     RunLockedError,
     StudySettingsError,
 )
+from ..training import TimeBudget
 from .checkpoints import convert_command, eval_command, predict_command
 from .info import models_command, recipes_command, summary_command
 from .study import study_command
@@ -71,6 +72,16 @@ def _seconds(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}")
     return value
+
+
+def _duration(text: str) -> str:
+    try:
+        TimeBudget.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a duration such as 45min, 90s or 1.5h, got {text!r}"
+        ) from None
+    return text
 
 
 def _add_data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -142,10 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a registered recipe (default: as1; a resumed run keeps its own)",
     )  # fmt: skip
     _add_data_options(p)
-    p.add_argument(
+    length = p.add_mutually_exclusive_group()
+    length.add_argument(
         "--epochs", type=_positive_int, default=None,
         help="epochs (default: the recipe's; with --resume, the run's own, and another "
         "number re-plans the schedule for that length)",
+    )  # fmt: skip
+    length.add_argument(
+        "--time-budget", type=_duration, default=None, metavar="DURATION",
+        help="plan the epochs to end within this wall time (45min, 90s, 1.5h), evaluations "
+        "included: the first batches are timed and the schedule ends where the budget "
+        "does; a resumed run finishes its recorded plan",
     )  # fmt: skip
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's")
     p.add_argument("--out", required=True, help="run folder: history.csv, last.pt, best.pt")

@@ -118,7 +118,8 @@ def train_command(args: argparse.Namespace) -> int:
     loaders = trainer.build_loaders(train, test)
     try:
         history = trainer.fit(*loaders, epochs=args.epochs, resume=args.resume,
-                              allow_other_data=args.allow_other_data)  # fmt: skip
+                              allow_other_data=args.allow_other_data,
+                              time_budget=args.time_budget)  # fmt: skip
     except ResumeMismatchError as err:
         raise CommandError(f"--resume: {err}") from None
     except OSError as err:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -20,6 +19,8 @@ from .._validate import (
     positive_int,
 )
 from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
+from ._frozen import freeze as _freeze
+from ._frozen import thaw as _thaw
 from .components import (
     DRY_BUILDS,
     ScheduleLength,
@@ -43,30 +44,14 @@ METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 _OPTIMIZER_SHORTCUTS = ("lr", "momentum", "weight_decay", "nesterov", "betas")
 # Fields that describe a recipe without changing what training does.
 DESCRIPTIVE_FIELDS = ("source", "description")
-# Weight-decay groups: left out of to_dict while None, as recipes were before they existed.
+# Weight-decay groups: None means the optimizer's own weight_decay.
 _DECAY_FIELDS = ("norm_weight_decay", "bias_weight_decay")
-
-
-def _freeze(value: Any) -> Any:
-    """A read-only deep copy: mappings become mapping proxies, lists become tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    """Plain dicts and tuples again (what ``torch.load(weights_only=True)`` reads back)."""
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_thaw(v) for v in value)
-    return value
-
-
-def _probe_optimizer() -> torch.optim.SGD:
-    return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+# Left out of to_dict while at these values (off), so older checkpoints still resume.
+_OPTIONAL_FIELDS: dict[str, Any] = {
+    name: None for name in (*_DECAY_FIELDS, "ema_decay", "clip_grad_norm")
+}
+_OPTIONAL_FIELDS["eval_every"] = 1
+_KEPT = object()  # what no field equals
 
 
 @dataclass(frozen=True)
@@ -101,16 +86,22 @@ class Recipe:
         mixing: ``"cutmix"``, ``"mixup"`` (or a registered name), or ``None``.
         mixing_kwargs: keyword arguments of the mixing transform (``alpha``, ``p``, ``mode``).
         label_smoothing: label smoothing of the loss.
-        mean: normalisation means.
-        std: normalisation standard deviations.
-        source: where the recipe comes from (paper section or URL).
-        description: one line for ``resdepth recipes``.
+        mean: normalisation means (``std``: standard deviations), one per channel.
+        source: where the recipe comes from; description: one line for ``resdepth recipes``.
         norm_weight_decay: weight decay of the parameters of normalisation layers
             (:data:`~resdepth.recipes.NORM_LAYERS`, their biases included); ``None``:
             the optimiser's ``weight_decay``, in one group with the rest.
         bias_weight_decay: weight decay of the other biases; ``None``: the
             optimiser's ``weight_decay``.  See
             :func:`~resdepth.recipes.weight_decay_groups`.
+        ema_decay: keep an exponential moving average of the weights and BatchNorm
+            buffers, in fp32, which evaluation and saved models use in place of the
+            trained weights; its decay warms up, ``min(ema_decay, (1 + t) / (10 + t))``
+            at update ``t``, so short runs benefit.  ``None``: off.
+        clip_grad_norm: clip the gradients' total norm to this before each step
+            (after unscaling under fp16); ``None``: off.
+        eval_every: evaluate every so many epochs (and after the last); others record
+            no test figures.
 
     Examples:
         >>> from resdepth.recipes import get_recipe
@@ -143,6 +134,9 @@ class Recipe:
     description: str = ""
     norm_weight_decay: float | None = None
     bias_weight_decay: float | None = None
+    ema_decay: float | None = None
+    clip_grad_norm: float | None = None
+    eval_every: int = 1
 
     def __post_init__(self) -> None:
         for name in ("optimizer_kwargs", "scheduler_kwargs", "mixing_kwargs"):
@@ -164,8 +158,13 @@ class Recipe:
     # ------------------------------------------------------------------ validation
     def _check_numbers(self) -> None:
         non_empty_string("name", self.name)
-        for name in ("epochs", "batch_size", "test_batch_size"):
+        for name in ("epochs", "batch_size", "test_batch_size", "eval_every"):
             positive_int(name, getattr(self, name))
+        if self.ema_decay is not None:
+            float_in_range("ema_decay", self.ema_decay, 0.0, 1.0, include_high=False)
+        if self.clip_grad_norm is not None:
+            object.__setattr__(self, "clip_grad_norm",
+                               positive_float("clip_grad_norm", self.clip_grad_norm))  # fmt: skip
         float_in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, include_high=False)
         for name in _DECAY_FIELDS:
             if getattr(self, name) is not None:
@@ -229,12 +228,17 @@ class Recipe:
             raise ValueError(
                 f"a {self.scheduler} scheduler needs monitor= (for example 'test_accuracy')"
             )
+        if schedule.on_metric and (self.monitor or "").startswith("test") and self.eval_every > 1:
+            raise ValueError(
+                f"recipe {self.name!r}: a {self.scheduler} scheduler on {self.monitor} needs "
+                f"a test figure every epoch, so eval_every must be 1, got {self.eval_every}"
+            )
         self._check_kwargs("scheduler_kwargs", self.scheduler_kwargs, schedule.build, 2,
                            f"the {self.scheduler!r} schedule")  # fmt: skip
         if not DRY_BUILDS.enabled:
             return
         try:
-            self.build_scheduler(_probe_optimizer())
+            self.build_scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1))
         except (ValueError, TypeError) as err:
             raise ValueError(f"recipe {self.name!r}: scheduler_kwargs: {err}") from None
 
@@ -279,9 +283,8 @@ class Recipe:
         """A new recipe with fields replaced; ``lr``, ``momentum``, ``weight_decay``,
         ``nesterov`` and ``betas`` go into ``optimizer_kwargs``.
 
-        Changing ``optimizer``, ``scheduler`` or ``mixing`` without giving that
-        component's keyword arguments starts from its defaults (plus the current
-        ``lr`` for a new optimizer), since the old arguments belong to the old one.
+        Changing ``optimizer``, ``scheduler`` or ``mixing`` without its keyword arguments
+        starts from its defaults (plus the current ``lr`` for a new optimizer).
 
         Raises:
             ValueError: for a name that is neither a field nor a shortcut, or a result
@@ -312,14 +315,14 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain dicts, tuples and numbers (what a checkpoint stores).
 
-        ``norm_weight_decay`` and ``bias_weight_decay`` are left out while ``None``, so
-        the recipes that do not set them describe themselves as they did before those
-        fields existed (and resume checkpoints written then).
+        The weight-decay groups, ``ema_decay`` and ``clip_grad_norm`` are left out while
+        ``None``, ``eval_every`` while 1: a recipe that does not set them describes itself
+        as before they existed (and resumes checkpoints written then).
         """
         return {
             f.name: _thaw(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if not (f.name in _DECAY_FIELDS and getattr(self, f.name) is None)
+            if getattr(self, f.name) != _OPTIONAL_FIELDS.get(f.name, _KEPT)
         }
 
     @classmethod
@@ -349,11 +352,8 @@ class Recipe:
             params = model.parameters() if isinstance(model, nn.Module) else model
             return get_optimizer(self.optimizer)(params, **kwargs)
         if not isinstance(model, nn.Module):
-            raise TypeError(
-                f"recipe {self.name!r} sets norm_weight_decay or bias_weight_decay, which "
-                "needs the model (an nn.Module) to tell normalisation layers and biases apart, "
-                "not a list of parameters"
-            )
+            raise TypeError(f"recipe {self.name!r} sets norm_weight_decay or bias_weight_decay, "
+                            "which needs the model, an nn.Module, not parameters")  # fmt: skip
         groups = weight_decay_groups(model, None, self.norm_weight_decay, self.bias_weight_decay)
         return get_optimizer(self.optimizer)(groups, **kwargs)
 
@@ -388,12 +388,13 @@ class Recipe:
         return mix.compile_apply() if compile else mix
 
     def summary(self) -> str:
-        """One line: optimiser (with the weight-decay groups when set), schedule, epochs,
-        augmentation."""
+        """One line: optimiser (and weight-decay groups), schedule, epochs, augmentation."""
         groups = {name: getattr(self, name) for name in _DECAY_FIELDS}
         settings = {**self.optimizer_kwargs, **{k: v for k, v in groups.items() if v is not None}}
         opt = ", ".join(f"{k}={v}" for k, v in settings.items())
         aug = ", ".join(name for name, _ in self.augment) or "none"
         mix = f" + {self.mixing}" if self.mixing else ""
         schedule = f"{self.scheduler}/{self.scheduler_interval}"
-        return f"{self.optimizer}({opt}); {schedule}; {self.epochs} epochs; {aug}{mix}"
+        extra = "".join(f"; {k} {getattr(self, k)}" for k, off in _OPTIONAL_FIELDS.items()
+                        if k not in _DECAY_FIELDS and getattr(self, k) != off)  # fmt: skip
+        return f"{self.optimizer}({opt}); {schedule}; {self.epochs} epochs; {aug}{mix}{extra}"

@@ -5,10 +5,13 @@ checkpoint: the optimisation step (:mod:`~resdepth.training.step`), the epoch lo
 (:mod:`~resdepth.training.loop`), the run folder (:class:`RunDir`), what a
 checkpoint says about its run (:class:`RunMetadata`), the history
 (:class:`History`), the choice of precision and memory format
-(:mod:`~resdepth.training.settings`), progress, signals and mid-epoch checkpoints,
-and torchrun.
+(:mod:`~resdepth.training.settings`), the weight average
+(:class:`WeightAveraging`), a time budget (:class:`TimeBudget`), progress, signals
+and mid-epoch checkpoints, and torchrun.
 """
 
+from .averaging import WeightAveraging
+from .budget import TimeBudget
 from .callbacks import Callback
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .evaluation import evaluate_batches, predict_images, unwrap_model
@@ -36,7 +39,9 @@ __all__ = [
     "RunMetadata",
     "StudyDir",
     "TensorBoardLogger",
+    "TimeBudget",
     "Trainer",
+    "WeightAveraging",
     "evaluate_batches",
     "checkpoint_from_paper",
     "load_checkpoint",

@@ -84,3 +84,16 @@ def all_gather_objects(obj: object) -> list[object]:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def broadcast_from_first(tensors: list[torch.Tensor]) -> None:
+    """Rank 0's values into ``tensors`` on every rank, in one message (float64 holds
+    integer counts exactly up to 2**53)."""
+    if not is_distributed() or not tensors:
+        return
+    flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors])
+    dist.broadcast(flat, src=0)
+    offset = 0
+    for t in tensors:
+        t.detach().copy_(flat[offset : offset + t.numel()].reshape(t.shape))
+        offset += t.numel()

@@ -85,7 +85,8 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint") -> nn.Module:
-    """The model a checkpoint's ``state`` describes, with its weights loaded.
+    """The model a checkpoint's ``state`` describes, with its weights loaded: the weight
+    average when the run kept one (its recipe's ``ema_decay``), else the trained weights.
 
     Raises:
         CheckpointError: the checkpoint records no way to rebuild its model, or its
@@ -93,8 +94,10 @@ def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint"
     """
     metadata = RunMetadata.from_dict(state.get("metadata"))
     model = metadata.build_model()
+    averaged = state.get("averaged_model") or {}
+    weights = averaged["model"] if averaged.get("updates") else state["model"]
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(weights)
     except RuntimeError as err:  # a size mismatch: not this model's weights
         first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
         raise CheckpointError(
@@ -129,7 +132,8 @@ def load_model(
     device: torch.device | str | None = None,
     map_location: str | torch.device = "cpu",
 ) -> nn.Module:
-    """The trained model in a resdepth checkpoint, in eval mode.
+    """The trained model in a resdepth checkpoint, in eval mode: the weight average when
+    the run kept one (a recipe with ``ema_decay``), as evaluation used.
 
     The model is a plain module in fp32.  To run it as the run trained it, read the
     choice from the checkpoint: ``state = load_checkpoint(path)``, then call it under

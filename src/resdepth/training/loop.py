@@ -54,10 +54,14 @@ def run_epoch(
     totals = dist.all_reduce_sum(torch.stack([progress.loss_sum, progress.correct, count, here]))
     if int(totals[2]) == 0:
         raise ValueError(f"train yielded no batches in epoch {epoch + 1}")
-    test = t.evaluate(val) if val is not None else {"loss": math.nan, "accuracy": math.nan}
+    # The recipe's eval_every: a short run spends its time training; the last epoch is
+    # always evaluated, so the run ends with its figure.
+    due = (epoch + 1) % t.recipe.eval_every == 0 or epoch + 1 == t.recipe.epochs
+    evaluated = val is not None and due
+    test = t.evaluate(val) if val is not None and due else {"loss": math.nan, "accuracy": math.nan}
     row = epoch_row(progress, totals, test, t._note)
     t._progress = None
-    t._check_saveable(epoch, row, val is not None)
+    t._check_saveable(epoch, row, evaluated)
     with warnings.catch_warnings():
         # An epoch resumed after its last batch steps its schedule before this process
         # has stepped the optimizer; the order is right, but torch warns about it.
@@ -70,7 +74,10 @@ def run_epoch(
     previous_best = t.history.best(metric)
     t.history.append(row)
     t.epoch, t._note = epoch + 1, ""
-    t._save(train, best=previous_best is None or row[metric] > previous_best[metric])
+    improved = previous_best is None or row[metric] > previous_best[metric]
+    t._save(train, best=improved and (evaluated or val is None))
+    if t._budget is not None and t._budget.after_epoch(t, evaluated):
+        t._save(train, best=False)  # the plan, in the checkpoint a resume starts from
     if t.progress and t.is_main:
         print(describe_row(row, t.recipe.epochs), flush=True)
     if pauses is not None and t.epoch < t.recipe.epochs:
@@ -106,6 +113,8 @@ def _train(t: Trainer, train: Batches, progress: EpochProgress, pauses: Pauses |
             progress.step, t._steps_run = step + 1, t._steps_run + 1
             for cb in t.callbacks:
                 cb.on_step_end(t, t._steps_run)
+            if t._budget is not None:
+                t._budget.after_step(t)
             if t.device.type == "cpu":  # free there; on a GPU, at the epoch's end
                 check_loss(progress, t._holds())
             if report is not None:

@@ -266,3 +266,30 @@ def change_length(
         return recipe, scheduler
     taken = scheduler.last_epoch if scheduler is not None else 0
     return recipe, replan_schedule(recipe, optimizer, steps_per_epoch, taken)
+
+
+def trainer_state(t: Trainer, train: object) -> dict[str, Any]:
+    """What :meth:`Trainer.state_dict <resdepth.training.Trainer.state_dict>` returns,
+    gathered from the parts that own it; the weight average and the time budget only
+    when the run has them, so that runs without them save what they saved before."""
+    state = {
+        "epoch": t.epoch,
+        "progress": t._progress.state_dict() if t._progress is not None else None,
+        "steps_run": t._steps_run,
+        "model": unwrap_model(t.model).state_dict(),
+        "optimizer": t.optimizer.state_dict(),
+        "scheduler": t.scheduler.state_dict() if t.scheduler is not None else None,
+        "scaler": t.scaler.state_dict(),
+        "history": t.history.state_dict(),
+        "recipe": t.recipe.to_dict(),
+        "run": t._run_description(train),
+        "ranks": dist.all_gather_objects(rank_state(t, train)),
+        "precision": t.precision,
+        "channels_last": t.channels_last,
+        "metadata": t.metadata.to_dict(),
+    }
+    if t._averaging is not None:
+        state["averaged_model"] = t._averaging.state_dict()
+    if t._budget is not None:
+        state["time_budget"] = t._budget.state_dict()
+    return state

@@ -32,6 +32,7 @@ from .._validate import choice, flag
 from ..data import DeviceLoader
 from . import autotune
 from . import distributed as dist
+from .averaging import WeightAveraging
 from .evaluation import unwrap_model
 from .step import TrainStep
 
@@ -366,9 +367,10 @@ def prepare(t: Trainer, train: object, state: Mapping[str, Any] | None = None) -
     settings = t._compute.resolve(model, t.device, shape, t.recipe.build_optimizer, recorded)
     t.precision, t.channels_last = settings.precision, settings.channels_last
     t._net, t._ddp = wrap_model(t.model, t.device, settings.channels_last, t.compile)
+    t._averaging = WeightAveraging.for_trainer(t)  # a copy in the chosen memory format
     t._step = TrainStep(t._net, t.optimizer, t.device, settings.precision,
-                        settings.channels_last, t.recipe.label_smoothing,
-                        t.num_classes)  # fmt: skip
+                        settings.channels_last, t.recipe.label_smoothing, t.num_classes,
+                        t.recipe.clip_grad_norm, t._averaging)  # fmt: skip
     t.scaler = t._step.scaler
     t.metadata = t.metadata.replace(compute=settings.to_dict())
     if t.progress and t.is_main:

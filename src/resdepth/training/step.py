@@ -1,5 +1,6 @@
 """One optimisation step: the forward pass under autocast, the loss, the backward pass
-through the gradient scaler, the optimizer and a per-batch schedule."""
+through the gradient scaler, gradient clipping, the optimizer, the weight average and a
+per-batch schedule."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import DataMismatchError
+from .averaging import WeightAveraging
 from .epoch import EpochProgress
-from .evaluation import autocast, to_device
+from .evaluation import autocast, to_device, unwrap_model
 
 __all__ = ["TrainStep"]
 
@@ -27,6 +29,8 @@ class TrainStep:
         channels_last: batches in channels_last memory format.
         label_smoothing: passed to the cross-entropy.
         num_classes: the model's outputs, checked on the first batch (0: unknown).
+        clip_grad_norm: clip the gradients' total norm to this (``None``: no clipping).
+        averaging: the weight average to update after each step, or ``None``.
     """
 
     def __init__(
@@ -38,13 +42,19 @@ class TrainStep:
         channels_last: bool,
         label_smoothing: float,
         num_classes: int = 0,
+        clip_grad_norm: float | None = None,
+        averaging: WeightAveraging | None = None,
     ) -> None:
         self.net, self.optimizer, self.device = net, optimizer, device
         self.precision, self.channels_last = precision, channels_last
         self.label_smoothing = label_smoothing
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.num_classes = num_classes
+        self.clip_grad_norm, self.averaging = clip_grad_norm, averaging
+        self._params = [p for group in optimizer.param_groups for p in group["params"]]
         self._checked = False  # the first batch's output shape
+        # The plain module inside DDP or compile wrappers: what the average follows.
+        self.averaging_source = unwrap_model(net)
 
     def _check_output(self, logits: Tensor, target: Tensor, batch: int) -> None:
         """Name a model whose outputs do not fit the batch or the classes, before the
@@ -81,8 +91,15 @@ class TrainStep:
         loss = self.loss(logits.float(), target)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch's typing
+        if self.clip_grad_norm is not None:
+            # The true gradients: unscaled first under fp16 (a no-op otherwise); a step
+            # the scaler skips for inf/nan gradients is still skipped after clipping.
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self._params, self.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.averaging is not None:
+            self.averaging.update(self.averaging_source)
         if scheduler is not None:
             scheduler.step()
         progress.record(loss, logits, target, step)

@@ -16,15 +16,12 @@ from ..data import Dataset, DeviceLoader
 from ..recipes import Recipe, get_recipe
 from . import distributed as dist
 from . import resume as resumption
+from .averaging import WeightAveraging, inference_module
 from .batches import check_reiterable, recipe_batches, recipe_loader
+from .budget import TimeBudget
 from .callbacks import Callback
 from .epoch import EpochProgress, check_fit_inputs, check_saveable, describe_position
-from .evaluation import (
-    evaluate_batches,
-    model_num_classes,
-    predict_images,
-    unwrap_model,
-)
+from .evaluation import evaluate_batches, model_num_classes, predict_images, unwrap_model
 from .history import History
 from .loading import trainer_arguments
 from .loop import run_epoch
@@ -140,6 +137,8 @@ class Trainer:
         self._net: nn.Module = self.model
         self._ddp: nn.parallel.DistributedDataParallel | None = None
         self._step: TrainStep | None = None
+        self._averaging: WeightAveraging | None = None  # the recipe's ema_decay, once prepared
+        self._budget: TimeBudget | None = None
         self.compile = compile
         self.optimizer = recipe.build_optimizer(self.model)
         self.scheduler: Any = None
@@ -209,6 +208,7 @@ class Trainer:
         epochs: int | None = None,
         resume: bool | str | Path | None = None,
         allow_other_data: bool = False,
+        time_budget: str | datetime.timedelta | None = None,
     ) -> History:
         """Train to the recipe's (or the given) number of epochs, evaluating every epoch.
 
@@ -225,6 +225,9 @@ class Trainer:
             resume: ``True`` continues from ``out_dir/last.pt``, a path from that file.
             allow_other_data: resume on images other than the run's (of the same size
                 and classes), noting it in the history; refused otherwise.
+            time_budget: plan the epochs to end within this wall time (``"30min"``, a
+                ``timedelta``), evaluations included: :mod:`~resdepth.training.budget`.
+                Not with ``epochs``; a resumed run keeps its recorded plan.
 
         Raises:
             RunExistsError: ``out_dir`` holds a run and ``resume`` is not set.
@@ -235,6 +238,7 @@ class Trainer:
             RunInterrupted: SIGINT or SIGTERM stopped the run after saving where it stood.
         """
         check_fit_inputs(self.recipe, train, val, epochs)
+        budget = TimeBudget.parse(time_budget, epochs) if time_budget is not None else None
         given = (("train", train), ("val", val))
         train = self._batches(train, train=True)
         steps = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
@@ -250,15 +254,18 @@ class Trainer:
             if self.out_dir is not None:
                 signals = stack.enter_context(StopSignals())
                 pauses = Pauses(self.checkpoint_every, signals, self.device)
+            self._budget = budget  # a resumed run's recorded plan replaces it
             self._start(train, steps or 1, epochs, resume, allow_other_data)
+            if self._budget is not None:
+                self._budget.start(self, train, val)
             for name, data in given:
                 check_reiterable(name, data, self.recipe.epochs - self.epoch)
             self._report = ProgressReport(self.progress and self.is_main, self.recipe.epochs,
                                           self.device.type, self.progress_every)  # fmt: skip
             for cb in self.callbacks:
                 cb.on_fit_start(self)
-            for epoch in range(self.epoch, self.recipe.epochs):
-                row = run_epoch(self, train, val, epoch, pauses)
+            while self.epoch < self.recipe.epochs:  # a time budget sets the length in epoch 1
+                row = run_epoch(self, train, val, self.epoch, pauses)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, row)
         for cb in self.callbacks:
@@ -310,7 +317,7 @@ class Trainer:
         if isinstance(data, (Dataset, tuple)):
             data = self._loader(data, train=False)
         data = self._batches(data, train=False)
-        net = unwrap_model(self._net)
+        net = inference_module(self)  # the weight average, when the recipe keeps one
         return evaluate_batches(net, data, self.device, *self._compute.for_inference())
 
     def predict(self, images: Tensor, batch_size: int | None = None, tta: bool = False) -> Tensor:
@@ -319,7 +326,7 @@ class Trainer:
         check_unit_range(image_batch(images))
         size = self.recipe.test_batch_size if batch_size is None else batch_size
         return predict_images(
-            unwrap_model(self._net), images, self.recipe.build_eval_transform(),
+            inference_module(self), images, self.recipe.build_eval_transform(),
             positive_int("batch_size", size), self.device, *self._compute.for_inference(), tta,
         )  # fmt: skip
 
@@ -336,24 +343,10 @@ class Trainer:
         history, the epoch and the batch within it, the full recipe, what the run
         trains on, and per rank the ``train`` loader's position and random streams,
         the torch generators and (under torchrun) the model's buffers and the epoch's
-        running sums, which differ between ranks.  Under torchrun every rank must call it.
+        running sums, which differ between ranks; the weight average and the time budget's
+        plan when there are any.  Under torchrun every rank must call it.
         """
-        return {
-            "epoch": self.epoch,
-            "progress": self._progress.state_dict() if self._progress is not None else None,
-            "steps_run": self._steps_run,
-            "model": unwrap_model(self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict(),
-            "history": self.history.state_dict(),
-            "recipe": self.recipe.to_dict(),
-            "run": self._run_description(train),
-            "ranks": dist.all_gather_objects(resumption.rank_state(self, train)),
-            "precision": self.precision,
-            "channels_last": self.channels_last,
-            "metadata": self.metadata.to_dict(),
-        }
+        return resumption.trainer_state(self, train)
 
     def load_state_dict(
         self,
@@ -382,6 +375,9 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.history.load_state_dict(state["history"])
+        if self._averaging is not None:
+            self._averaging.load_state_dict(state["averaged_model"])
+        self._budget = TimeBudget.from_state(state.get("time_budget")) or self._budget
         progress = resumption.restore_rank_state(self, state, train)
         self.epoch, self._steps_run = int(state["epoch"]), int(state["steps_run"])
         self._progress = EpochProgress.from_state(progress, self.device) if progress else None

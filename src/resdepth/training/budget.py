@@ -1,0 +1,225 @@
+"""Training to a time budget: the concern a :class:`~resdepth.training.Trainer` holds
+when ``fit(time_budget=...)`` is given.
+
+The run times its first batches (after one warm-up batch) and one forward pass of an
+evaluation batch, then plans the largest number of epochs whose training and
+evaluations fit in what is left of the budget, and re-plans the learning-rate schedule
+for that length, so that the schedule ends where the budget does.  Where an epoch is
+short (under a tenth of the budget), it plans at the end of the first epoch instead,
+from that epoch's whole cost: checkpoints and per-epoch work then count too.  The plan is then
+fixed: it is recorded in every checkpoint, and a resumed run finishes its planned
+epochs whatever the clock says.  A run that falls behind its plan (the machine got
+busier) still ends its schedule, so it runs over by as much as it was slowed down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..data import DeviceLoader
+from . import resume as resumption
+from .averaging import inference_module
+from .evaluation import autocast, to_device
+from .settings import training_batch_shape
+from .stopping import CheckpointEvery
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = ["TimeBudget"]
+
+MEASURED_STEPS = 8  # timed batches after the warm-up batch, fewer in a shorter epoch
+MARGIN = 0.95  # of the budget planned for: the rest absorbs a run slower than measured
+
+
+class TimeBudget:
+    """A wall-clock budget for a run, and once measured, its plan.
+
+    Args:
+        seconds: the budget, from the call to ``fit`` to its end, evaluations included.
+
+    Attributes:
+        planned_epochs: the plan, once made (``None`` before).
+        step_seconds: the measured seconds a training batch.
+        eval_seconds: the estimated seconds an evaluation.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.planned_epochs: int | None = None
+        self.step_seconds = math.nan
+        self.eval_seconds = math.nan
+        self._started = time.perf_counter()
+        self._steps = 0  # batches trained by this process since fit began
+        self._timer = 0.0
+        self._steps_per_epoch = 1
+        self._eval_batches = 0
+        self._train: object = None
+        self._val: Any = None
+        self._loop_started = self._started
+        self._epoch_overhead = 0.0  # seconds an epoch costs beyond its batches and evaluation
+
+    @classmethod
+    def parse(cls, value: object, epochs: object = None) -> TimeBudget:
+        """A budget from ``"45min"``, ``"90s"``, ``"1.5h"`` or a ``timedelta``.
+
+        Raises:
+            ValueError: for anything else (a number of steps included), or with
+                ``epochs`` given too: the budget plans the epochs.
+        """
+        if epochs is not None:
+            raise ValueError(
+                f"give time_budget or epochs, not both: the budget plans the epochs "
+                f"(got time_budget={value!r}, epochs={epochs!r})"
+            )
+        seconds = None
+        with contextlib.suppress(ValueError):  # steps, "off" or nonsense: one message below
+            seconds = CheckpointEvery.parse(value, "time_budget").seconds
+        if seconds is None:
+            raise ValueError(
+                f"time_budget must be a duration such as '45min', '90s' or '1.5h', or a "
+                f"timedelta, got {value!r}"
+            )
+        return cls(seconds)
+
+    def describe(self) -> str:
+        return str(datetime.timedelta(seconds=round(self.seconds)))
+
+    # ------------------------------------------------------------------ planning
+    def start(self, t: Trainer, train: object, val: object) -> None:
+        """Note the sizes of the run's epochs and evaluations (the clock started when the
+        budget was made, at the start of ``fit``: the precision trial counts)."""
+        if not hasattr(train, "__len__"):
+            raise ValueError(
+                "time_budget needs batches of known length (a DeviceLoader or a sized "
+                "DataLoader) to plan epochs; give epochs= instead"
+            )
+        self._steps_per_epoch = max(1, len(train))
+        self._eval_batches = len(val) if hasattr(val, "__len__") else 0
+        self._eval_batch = t.recipe.test_batch_size
+        if isinstance(val, DeviceLoader):
+            self._eval_batch = min(val.batch_size, val.images.shape[0])
+        self._train, self._val = train, val
+        self._loop_started = time.perf_counter()
+
+    def after_step(self, t: Trainer) -> None:
+        """Called after each training batch: times the first ones, then plans once."""
+        if self.planned_epochs is not None:
+            return
+        self._steps += 1
+        if self._steps == 1:  # the warm-up batch: allocations, first-call costs
+            self._timer = time.perf_counter()
+            return
+        if self._steps - 1 == min(MEASURED_STEPS, self._steps_per_epoch - 1):
+            self.step_seconds = (time.perf_counter() - self._timer) / (self._steps - 1)
+            if self._steps_per_epoch * self.step_seconds >= 0.1 * self.seconds:
+                self._plan(t)
+
+    def after_epoch(self, t: Trainer, evaluated: bool) -> bool:
+        """Called after each epoch (its checkpoint written): plans from the first epoch's
+        whole cost where the batches alone did not; whether it planned now."""
+        if self.planned_epochs is not None:
+            return False
+        wall = time.perf_counter() - self._loop_started
+        self.eval_seconds = 0.0
+        if self._val is not None:  # a whole evaluation, timed: in short epochs its
+            begin = time.perf_counter()  # fixed costs outweigh the forward passes
+            t.evaluate(self._val)
+            self.eval_seconds = time.perf_counter() - begin
+        spent_evaluating = self.eval_seconds if evaluated else 0.0
+        # The epoch's batches as the history timed them (all of them, not the first few).
+        batches = float(t.history[-1]["epoch_seconds"])
+        self.step_seconds = batches / self._steps_per_epoch
+        self._epoch_overhead = max(0.0, wall - batches - spent_evaluating)
+        self._plan(t)
+        return True
+
+    def _time_evaluation(self, t: Trainer) -> float:
+        """Seconds an evaluation takes: one timed forward pass of an evaluation batch of
+        zeros (no random draws, BatchNorm in eval mode), times the batches."""
+        if self._eval_batches == 0:
+            return 0.0
+        shape = training_batch_shape(self._train, inference_module(t), t.recipe.batch_size)
+        if shape is None:
+            return 0.0
+        net = inference_module(t)
+        was_training, (precision, channels_last) = net.training, t._compute.for_inference()
+        x = to_device(torch.zeros(self._eval_batch, *shape[1:]), t.device, channels_last)
+        net.eval()
+        with torch.no_grad(), autocast(t.device, precision):
+            net(x)  # warm-up
+            begin = time.perf_counter()
+            net(x)
+            seconds = time.perf_counter() - begin
+        net.train(was_training)
+        return seconds * self._eval_batches
+
+    def _plan(self, t: Trainer) -> None:
+        if math.isnan(self.eval_seconds):
+            self.eval_seconds = self._time_evaluation(t)
+        every, epoch_steps = t.recipe.eval_every, self._steps_per_epoch
+        done = t.epoch * epoch_steps + (t._progress.step if t._progress is not None else 0)
+
+        def expected(epochs: int) -> float:  # seconds to the end of a run of `epochs`
+            evaluations = epochs // every + (1 if epochs % every else 0)
+            left = (epochs * epoch_steps - done) * self.step_seconds
+            overheads = (epochs - t.epoch) * self._epoch_overhead
+            return self.elapsed() + left + overheads + evaluations * self.eval_seconds
+
+        epochs = 1
+        while expected(epochs + 1) <= MARGIN * self.seconds:
+            epochs += 1
+        while True:  # a schedule that cannot be that short (a longer warm-up) gets longer
+            try:
+                recipe, scheduler = resumption.change_length(t.recipe, t.optimizer, t.scheduler,
+                                                             epoch_steps, epochs)  # fmt: skip
+                break
+            except ValueError:
+                epochs += 1
+        t.recipe, t.scheduler = recipe, scheduler
+        self.planned_epochs = epochs
+        if t._report is not None:
+            t._report.epochs = epochs
+        over = expected(epochs) > self.seconds
+        note = f"planned {epochs} epochs for the time budget of {self.describe()}"
+        t._note = f"{t._note}; {note}" if t._note else note
+        if t.progress and t.is_main:
+            print(
+                f"time budget {self.describe()}: {self.step_seconds:.3g} s a batch, "
+                f"{self.eval_seconds:.3g} s an evaluation: {epochs} epoch(s), about "
+                f"{datetime.timedelta(seconds=round(expected(epochs)))} in all"
+                + (" (over the budget: the shortest run the recipe allows)" if over else ""),
+                flush=True,
+            )
+
+    def elapsed(self) -> float:
+        """Seconds since the run (this process's part of it) began."""
+        return time.perf_counter() - self._started
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "planned_epochs": self.planned_epochs,
+            "step_seconds": self.step_seconds,
+            "eval_seconds": self.eval_seconds,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None) -> TimeBudget | None:
+        """The budget a checkpoint recorded (its plan kept), or ``None``."""
+        if state is None:
+            return None
+        budget = cls(float(state["seconds"]))
+        planned = state.get("planned_epochs")
+        budget.planned_epochs = int(planned) if planned is not None else None
+        budget.step_seconds = float(state.get("step_seconds", math.nan))
+        budget.eval_seconds = float(state.get("eval_seconds", math.nan))
+        return budget
