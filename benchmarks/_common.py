@@ -111,6 +111,15 @@ def add_common_options(
     return parser
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--subset, --device, --out and --json of the benchmarks that run ``resdepth train``."""
+    parser.add_argument("--subset", type=int, default=None, help="images per split (a quick check)")
+    parser.add_argument("--device", default=None, help="as --device of resdepth train")
+    parser.add_argument("--out", default=None, help="the run folder (default: a temporary one)")
+    parser.add_argument("--json", default=None, help="write the results here")
+    return parser
+
+
 def setup(args: argparse.Namespace) -> torch.device:
     """Apply --threads (when given) and return the --device to measure on."""
     if args.threads:

@@ -115,7 +115,7 @@ def short_training(
 ) -> dict[str, float]:
     train = load_dataset(data, train=True).subset(subset)
     test = load_dataset(data, train=False).subset(subset)
-    recipe = get_recipe("fast", epochs=epochs)
+    recipe = get_recipe("fast", epochs=epochs, eval_every=1)  # a test figure every epoch
     trainer = Trainer(get_model("resnet40"), recipe=recipe, device=device, precision="bf16",
                       channels_last=True, progress=False)  # fmt: skip
     train_loader, test_loader = trainer.build_loaders(train, test)

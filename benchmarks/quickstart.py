@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, write_json  # noqa: E402
+from _common import add_run_options, machine_info, write_json  # noqa: E402
 
 from resdepth import History  # noqa: E402
 from resdepth.training import RunDir  # noqa: E402
@@ -45,11 +45,7 @@ def command(out: Path, epochs: int, subset: int | None, device: str | None) -> l
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="the README's 10 (default)")
-    parser.add_argument("--subset", type=int, default=None, help="images per split (a quick check)")
-    parser.add_argument("--device", default=None, help="as --device of resdepth train")
-    parser.add_argument("--out", default=None, help="the run folder (default: a temporary one)")
-    parser.add_argument("--json", default=None, help="write the results here")
-    args = parser.parse_args(argv)
+    args = add_run_options(parser).parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out) if args.out else Path(scratch) / "quickstart"

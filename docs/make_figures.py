@@ -7,7 +7,7 @@ Needs matplotlib.  The grids show the same eight real CIFAR-10 test images after
 transform of the ResNet40-FT stack and after CutMix, and after each colour, erasing
 and policy transform; the curve is a training log drawn
 with resdepth.study.plot_history; the JSON-lines picture plots what JsonLinesLogger
-wrote during a short real run (a tiny ResNet, the ``fast`` recipe, 2,000 images of
+wrote during a short real run (a tiny ResNet, the ``fast-v1`` recipe, 2,000 images of
 the packaged CIFAR-10 sample, 4 epochs on a CPU).
 """
 
@@ -130,7 +130,7 @@ def json_lines_picture(out: Path) -> None:
     log = Path(tempfile.mkdtemp()) / "log.jsonl"
     seed_everything(0)
     net = ResNet(layers=(1, 1, 1), widths=(16, 32, 64))
-    trainer = Trainer(net, recipe=get_recipe("fast", batch_size=100, epochs=4), device="cpu",
+    trainer = Trainer(net, recipe=get_recipe("fast-v1", batch_size=100, epochs=4), device="cpu",
                       progress=False, callbacks=[JsonLinesLogger(log)])  # fmt: skip
     data = [load_dataset("cifar10-sample", train=t).subset(2000) for t in (True, False)]
     trainer.fit(*trainer.build_loaders(*data))
@@ -141,7 +141,7 @@ def json_lines_picture(out: Path) -> None:
     left.plot([r["step"] for r in steps], [r["learning_rate"] for r in steps], color="tab:gray")
     left.set_xlabel("batch")
     left.set_ylabel("learning rate")
-    left.set_title('"kind": "step" lines (fast: warm-up, then linear decay)', fontsize=9)
+    left.set_title('"kind": "step" lines (fast-v1: warm-up, then linear decay)', fontsize=9)
     for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
         right.plot([r["epoch"] for r in epochs], [r[key] for r in epochs], "o-", label=label)
     right.set_xlabel("epoch")

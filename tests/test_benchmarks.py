@@ -28,6 +28,11 @@ CASES = {
                   "--no-compile"],
     "quickstart": ["--epochs", "2", "--subset", "64", "--device", "cpu"],
     "time_to_accuracy": ["--smoke", "--runs", "2", "--device", "cpu"],
+    "time_budget": ["--data", "cifar10-sample", "--subset", "256", "--budget", "20s",
+                    "--device", "cpu"],
+    "accuracy_vs_time": ["--data", "cifar10-sample", "--subset", "96", "--test-subset", "48",
+                         "--epochs", "2", "--recipes", "fast", "as1", "--model",
+                         "_tiny_test_net", "--device", "cpu"],
 }  # fmt: skip
 
 # The policies `transforms.py --stack policies` times when --policies is not given.
@@ -273,6 +278,32 @@ def _check_time_to_accuracy(payload: dict, argv: list[str], printed: str) -> Non
     assert payload["load_average_before"] >= 0 and payload["load_average_after"] >= 0
 
 
+def _check_time_budget(payload: dict, argv: list[str], printed: str) -> None:
+    assert payload["planned_epochs"] >= 1 and payload["plan"].startswith("time budget 0:00:20")
+    _assert_positive(payload["wall_seconds"])
+    _assert_positive(payload["flips_seconds"])
+    for key in ("test_accuracy", "test_accuracy_with_flips"):
+        assert 0.0 <= payload[key] <= 100.0
+    assert "--time-budget 20s" in payload["command"] and payload["settings"]
+    assert f"{payload['planned_epochs']} epochs in " in printed
+
+
+def _check_accuracy_vs_time(payload: dict, argv: list[str], printed: str) -> None:
+    results = {r["recipe"]: r for r in payload["results"]}
+    assert list(results) == _option(argv, "--recipes")
+    epochs = _int_option(argv, "--epochs")
+    for name, result in results.items():
+        points = result["points"]
+        assert [p["epoch"] for p in points] == list(range(1, epochs + 1))
+        seconds = [p["seconds"] for p in points]
+        assert seconds == sorted(seconds) and seconds[0] > 0
+        assert all(0.0 <= p["test_accuracy"] <= 100.0 for p in points)  # every epoch scored
+        assert result["final_accuracy"] == points[-1]["test_accuracy"]
+        _assert_positive(result["train_images_per_second"])
+        assert f"{name}: {result['final_accuracy']:.2f}%" in printed
+    assert "48 test images" in payload["scale"]
+
+
 CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "transforms": _check_transforms_paper,
     "transforms-policies": _check_transforms_policies,
@@ -282,6 +313,8 @@ CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "gpu_check": _check_gpu_check,
     "quickstart": _check_quickstart,
     "time_to_accuracy": _check_time_to_accuracy,
+    "time_budget": _check_time_budget,
+    "accuracy_vs_time": _check_accuracy_vs_time,
 }
 
 

@@ -49,7 +49,7 @@ from .models import (
     unregister_model,
 )
 from .seeding import seed_everything
-from .training import Callback, History, RunMetadata, Trainer, load_model
+from .training import Callback, History, RunMetadata, Trainer, load_eval_transform, load_model
 
 try:
     __version__ = version("resdepth")
@@ -92,6 +92,7 @@ __all__ = [
     "fit_widths",
     "get_model",
     "list_models",
+    "load_eval_transform",
     "load_model",
     "presets",
     "register_model",

@@ -76,6 +76,35 @@ def test_user_errors_are_one_line(
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+        assert err.startswith(f"resdepth {argv[0]}: error: "), err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "resnet01"], "did you mean 'resnet10', "),  # a swap: one edit
+        (["--recipe", "asl"], "did you mean 'as1', 'as2'"),
+        (["--data", "cifar01"], "did you mean 'cifar10'"),
+        (["--epochs", "0"], "argument --epochs"),
+        (["--batch-size", "0"], "argument --batch-size"),
+        (["--time-budget", "soon"], "argument --time-budget"),
+    ],
+)
+def test_every_error_of_a_subcommand_names_it_once_and_suggests_the_nearest_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """argparse's errors and the library's speak with one prefix, and suggestions are
+    ranked by edits (a swap of two letters is one), ties alphabetically."""
+    base = {"--data": "synthetic", "--out": str(tmp_path / "run")}
+    base.update(dict(zip(argv[::2], argv[1::2], strict=True)))
+    try:
+        code = main(["train", *(x for pair in base.items() for x in pair)])
+    except SystemExit as exit_:  # argparse's own errors
+        code = int(exit_.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("resdepth train: error: ") and message in err, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_recipes_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,6 +113,14 @@ def test_recipes_command(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("as1", "as2", "resnet40-ft", "fast", "as1-linear"):
         assert name in out
     assert "source:" in out
+    # Each measured figure, one line each; "unmeasured" only where nothing was measured.
+    from resdepth.recipes import list_recipes, recipe_measurements
+
+    for name in list_recipes():
+        for line in recipe_measurements(name):
+            assert f"measured: {line}\n" in out
+    unmeasured = [n for n in list_recipes() if not recipe_measurements(n)]
+    assert out.count("  unmeasured\n") == len(unmeasured) >= 1
 
 
 @pytest.mark.slow
@@ -109,3 +146,28 @@ def test_precision_and_memory_format_options(
     assert load_checkpoint(tmp_path / "rule" / "last.pt")["precision"] in ("fp32", "bf16")
     assert _train(archive, tmp_path / "det", "--deterministic", "--precision", "bf16") == 2
     assert "--deterministic trains in fp32" in capsys.readouterr().err
+
+
+def test_train_help_names_every_file_of_a_run_and_drop_previous_deletes_one(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for name in ("history.csv", "last.pt", "best.pt", "previous.pt", "--drop-previous"):
+        assert name in text, name
+    out = tmp_path / "run"
+    assert _train(archive, out, "--epochs", "2") == 0  # (the later --epochs wins)
+    assert (out / "previous.pt").exists()  # epoch 1's checkpoint, kept by epoch 2's
+    assert _train(archive, out, "--resume", "--epochs", "3", "--drop-previous") == 0
+    assert "deleted previous.pt" in capsys.readouterr().out
+    assert not (out / "previous.pt").exists() and (out / "last.pt").exists()
+
+
+def test_predict_help_says_what_an_id_is_for_each_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "row numbers" in text and "b'ids'" in text and "cat/0001.jpg" in text

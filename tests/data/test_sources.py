@@ -169,3 +169,37 @@ def test_the_sample_is_read_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None
     test = load_dataset("cifar10-sample", train=False)
     assert len(test) == 1000 and test.split == "test"
     assert opened == [CIFAR10_SAMPLE]
+
+
+def test_a_dataset_indexes_like_torchvisions_and_feeds_a_dataloader() -> None:
+    from torch.utils.data import DataLoader
+
+    from resdepth.data import Dataset, make_synthetic
+
+    ds = Dataset("demo", *make_synthetic(10, 3, 8), ("a", "b", "c"))
+    image, label = ds[3]
+    assert image.shape == (3, 8, 8) and image.dtype == torch.uint8 and isinstance(label, int)
+    assert torch.equal(image, ds.images[3]) and label == int(ds.labels[3])
+    assert torch.equal(ds[-1][0], ds.images[9]) and len(ds) == 10
+    with pytest.raises(IndexError, match="out of range"):
+        ds[10]
+    with pytest.raises(TypeError, match="indexed by an integer"):
+        ds["3"]  # type: ignore[index]
+    images, labels = next(iter(DataLoader(ds, batch_size=4)))
+    assert images.shape == (4, 3, 8, 8) and torch.equal(labels, ds.labels[:4])
+    assert len(list(ds)) == 10  # iterable through indexing, image by image
+
+
+def test_fit_refuses_a_dataset_in_one_line_rather_than_train_image_by_image() -> None:
+    from resdepth import ResNet, Trainer
+    from resdepth.data import Dataset, make_synthetic
+
+    ds = Dataset("demo", *make_synthetic(40, 3, 8), ("a", "b", "c"))
+    trainer = Trainer(ResNet(layers=(1,), widths=(4,), num_classes=3), device="cpu",
+                      progress=False, recipe="as1")  # fmt: skip
+    for train, val, name in ((ds, None, "train"), (trainer.build_loaders(ds)[0], ds, "val")):
+        with pytest.raises(TypeError, match=f"^{name} is a Dataset.*build_loaders") as info:
+            trainer.fit(train, val, epochs=1)
+        assert "\n" not in str(info.value)
+    assert len(trainer.fit(*trainer.build_loaders(ds, ds), epochs=1)) == 1
+    assert trainer.evaluate(ds)["accuracy"] >= 0  # evaluate takes one as it is

@@ -14,6 +14,7 @@ from resdepth.recipes import (
     METRICS,
     Recipe,
     WarmupLinearDecay,
+    get_augmentation,
     get_recipe,
     list_augmentations,
     list_mixings,
@@ -60,7 +61,7 @@ def test_cifar_strong_builds_its_augmentation_and_smoothing() -> None:
         T.ToFloat, T.RandomHorizontalFlip, T.RandomCrop, T.TrivialAugmentWide,
         T.RandomErasing, T.Normalize,
     ]  # fmt: skip
-    assert recipe.label_smoothing == 0.1 and "unmeasured" in recipe.source
+    assert recipe.label_smoothing == 0.1 and "ours" in recipe.source
     x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     assert recipe.build_train_transform()(x).dtype == torch.float32
 
@@ -375,3 +376,18 @@ def test_every_registered_recipe_builds_its_optimizer_and_schedule() -> None:
         recipe.build_scheduler(optimizer, 10)
     with pytest.raises(ValueError, match="momentum"):
         get_recipe("as1", momentum=-1.0)  # a recipe made after import is still dry-built
+
+
+@pytest.mark.parametrize(
+    ("lookup", "name", "suggested"),
+    [
+        (get_recipe, "asl", "did you mean 'as1', 'as2'"),
+        (get_recipe, "fats", "did you mean 'fast'"),
+        (get_augmentation, "RandomCorp", "did you mean 'RandomCrop'"),
+    ],
+)
+def test_unknown_names_suggest_the_nearest_by_edits_ties_alphabetically(
+    lookup: object, name: str, suggested: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(suggested)):
+        lookup(name)  # type: ignore[operator]

@@ -3,6 +3,7 @@
 python child.py OUT EPOCHS [--resume] [--kill-after-epoch K] [--kill-during-save K]
                            [--kill-at-step K] [--term-at-step K] [--only-rank R]
                            [--checkpoint-every N] [--train-size N] [--ema]
+                           [--time-budget DURATION]  (then EPOCHS is ignored)
 
 Steps count the training batches this process runs (from 1), across epochs. Under
 torchrun, --only-rank R sends the --kill-at-step or --term-at-step signal to rank R only.
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=160)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--ema", action="store_true", help="a weight average, clipping")
+    parser.add_argument("--time-budget", default=None, help="plan the epochs to this")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(0)
@@ -102,7 +104,9 @@ def main() -> None:
         make_synthetic(args.train_size, 4, 12, seed=0), make_synthetic(64, 4, 12, seed=1)
     )
     try:
-        history = trainer.fit(train, val, epochs=args.epochs, resume=args.resume)
+        epochs = None if args.time_budget else args.epochs
+        history = trainer.fit(train, val, epochs=epochs, resume=args.resume,
+                              time_budget=args.time_budget)  # fmt: skip
     except RunInterrupted as stopped:
         print(stopped)
         raise SystemExit(128 + stopped.signal) from None

@@ -135,3 +135,22 @@ def test_eval_every_skips_evaluations_but_never_the_last(tmp_path: Path) -> None
     assert evaluated == [False, True, False, True, True]
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["epoch"] in (2, 4, 5)  # an epoch that has a figure
+
+
+def test_eval_command_scores_the_average(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resdepth.cli import main
+    from resdepth.data import load_dataset
+
+    train, test = (load_dataset(archive, train=split) for split in (True, False))
+    torch.manual_seed(0)
+    trainer = Trainer(ResNet(layers=(1,), widths=(8,), num_classes=3), recipe=_ema(),
+                      device="cpu", out_dir=tmp_path / "run", progress=False,
+                      precision="fp32", channels_last=False)  # fmt: skip
+    trainer.fit(*trainer.build_loaders(train, test), epochs=2)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run" / "last.pt"), "--data", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert "moving average of its weights (ema_decay 0.9)" in out
+    assert f"accuracy {trainer.evaluate(test)['accuracy']:.2f}%" in out

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
+import math
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from resdepth.training import TimeBudget, load_checkpoint
 
 from ..conftest import TINY_MODEL
 from .crashes import Crash, CrashAfterEpoch
+from .test_resume import CHILD, launch
 
 
 def _trainer(out: Path | None = None, **kwargs: object) -> tuple[Trainer, tuple]:
@@ -45,7 +49,9 @@ def test_a_run_planned_for_a_budget_ends_within_it(tmp_path: Path) -> None:
     assert took <= 6.0 * max(1.0, slowdown), (took, slowdown)
     assert any("planned" in row["note"] for row in history)
     # The schedule was re-planned for that length: the cosine ends where the run does.
-    assert history[-1]["learning_rate"] < 0.05 * trainer.recipe.lr
+    n = len(history)
+    last = trainer.recipe.lr * (1 + math.cos(math.pi * (n - 1) / n)) / 2
+    assert history[-1]["learning_rate"] == pytest.approx(last)
 
 
 def test_a_resumed_budget_run_finishes_its_recorded_plan(tmp_path: Path) -> None:
@@ -96,3 +102,18 @@ def test_cli_time_budget_prints_its_plan_and_refuses_epochs_too(
         main([*argv[:-4], "--out", str(tmp_path / "other"), "--epochs", "2",
               "--time-budget", "5s"])  # fmt: skip
     assert "not allowed with argument --epochs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+def test_two_ranks_train_to_one_plan(tmp_path: Path) -> None:
+    """Each rank times its own batches; all of them must train rank 0's plan, or the
+    one that stops first leaves the others waiting for it forever."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(CHILD), str(tmp_path), "1", "--time-budget", "20s",
+               "--train-size", "320"]  # fmt: skip
+    (done,) = launch([command], timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads((tmp_path / f"result-rank{r}.json").read_text()) for r in (0, 1)]
+    planned = load_checkpoint(tmp_path / "last.pt")["time_budget"]["planned_epochs"]
+    assert len(results[0]["history"]) == len(results[1]["history"]) == planned >= 2

@@ -107,7 +107,7 @@ def test_a_real_full_disk_names_the_file_and_loses_nothing(tmp_path: Path) -> No
     assert report["first"] == [0, ""] and report["filled"] == 28
     code, err = report["full"]
     assert code == 1 and err.count("\n") == 1, err
-    assert err.startswith(f"resdepth: error: the run stopped: could not write {disk}/cli/.lock "
-                          "(No space left on device)"), err  # fmt: skip
+    assert err.startswith("resdepth train: error: the run stopped: could not write "
+                          f"{disk}/cli/.lock (No space left on device)"), err  # fmt: skip
     assert "did not start, and nothing saved before is lost" in err
     assert report["again"] == [0, ""] and report["cli_epoch"] == 2

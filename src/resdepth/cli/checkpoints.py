@@ -61,6 +61,8 @@ def _model_from_file(
         layout = "channels_last" if settings[1] else "plain memory format"
         print(f"precision {settings[0]}, {layout} (as the run trained; --precision fp32 "
               "for the exact figures)")  # fmt: skip
+    if (state.get("averaged_model") or {}).get("updates"):
+        print(f"weights: the run's moving average of its weights (ema_decay {recipe.ema_decay})")
     if settings[1]:
         model = model.to(memory_format=torch.channels_last)
     return model.to(device).eval(), recipe, metadata, device, settings

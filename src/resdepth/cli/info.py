@@ -8,7 +8,7 @@ import torch
 
 from ..errors import CommandError
 from ..models import count_parameters, depth, get_model, list_models, summary
-from ..recipes import get_recipe, list_recipes
+from ..recipes import get_recipe, list_recipes, recipe_measurements
 
 __all__ = ["models_command", "recipes_command", "summary_command"]
 
@@ -50,4 +50,8 @@ def recipes_command(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {r.description}")
         if args.verbose:
             print(f"{'':<{width}}  {r.summary()}\n{'':<{width}}  source: {r.source}")
+            for line in recipe_measurements(name):
+                print(f"{'':<{width}}  measured: {line}")
+            if not recipe_measurements(name):
+                print(f"{'':<{width}}  unmeasured")
     return 0

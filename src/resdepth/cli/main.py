@@ -74,6 +74,24 @@ def _seconds(text: str) -> float:
     return value
 
 
+# What a run folder holds: `resdepth train --help` ends with it.
+RUN_FILES = """\
+files in --out:
+  history.csv  one row per epoch: losses, accuracies, learning rate, time
+  last.pt      the checkpoint where the run stands (every epoch, and every
+               --checkpoint-every during one): --resume continues from it
+  best.pt      the checkpoint of the epoch with the best test accuracy
+               (resumable too): what eval and predict usually take
+  previous.pt  the checkpoint before last.pt, as large as it: read if last.pt
+               is damaged; --drop-previous deletes it once the run has finished
+  .lock        present while a run writes to the folder
+"""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help with an epilog kept as written (a table of files)."""
+
+
 def _duration(text: str) -> str:
     try:
         TimeBudget.parse(text)
@@ -143,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=_class_count, default=10, help="at most 100,000")
     p.set_defaults(func=summary_command)
 
-    p = sub.add_parser("train", help="train a model with a recipe")
+    p = sub.add_parser(
+        "train", help="train a model with a recipe", formatter_class=_Help, epilog=RUN_FILES
+    )
     p.add_argument(
         "--model", default=None,
         help="a registered model (default: resnet40; a resumed run keeps its own)",
@@ -161,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     length.add_argument(
         "--time-budget", type=_duration, default=None, metavar="DURATION",
-        help="plan the epochs to end within this wall time (45min, 90s, 1.5h), evaluations "
-        "included: the first batches are timed and the schedule ends where the budget "
-        "does; a resumed run finishes its recorded plan",
+        help="plan the epochs so that training ends within this wall time (45min, 90s, "
+        "1.5h), counted from its start (the precision trial and evaluations included, "
+        "reading the data not): the first batches are timed and the schedule ends where "
+        "the budget does; a resumed run finishes its recorded plan",
     )  # fmt: skip
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the recipe's")
     p.add_argument("--out", required=True, help="run folder: history.csv, last.pt, best.pt")
@@ -184,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--drop-previous", action="store_true",
+        help="once the run has finished, delete previous.pt (a fall-back copy as large as "
+        "last.pt) to keep the run folder small",
+    )  # fmt: skip
     p.add_argument(
         "--allow-other-data", action="store_true",
         help="with --resume: continue on images other than the run's (same size and classes); "
@@ -220,8 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a resdepth checkpoint, or one of the paper's .pth files")
     p.add_argument(
         "--input", required=True,
-        help="an unlabeled .pkl (b'data', b'ids'), or a folder or archive of images "
-        "(their file names become the ids)",
+        help="an unlabeled .pkl (b'data', b'ids'), or a folder or archive of images. The "
+        "ID column: a pickle's b'ids' where it has them, else its row numbers (0, 1, ...); "
+        "for a folder or archive, each file's path inside it, less a top folder that "
+        "every file shares and the --split folder (0001.jpg, or cat/0001.jpg where the "
+        "images sit in class folders)",
     )  # fmt: skip
     p.add_argument("--output", required=True, help="the CSV to write")
     p.add_argument("--split", default=None, help="split folder inside --input, if any")
@@ -290,17 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     formatwarning = warnings.formatwarning
     if not debug:
         warnings.formatwarning = _warning_line
+    # One voice: argparse's own errors name the subcommand, and so do the library's.
+    prog = f"resdepth {args.command}"
     try:
         return int(args.func(args))
     except user_errors as err:
         if debug:
             raise
-        print(f"resdepth: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     except (RunFailed, NonFiniteLossError) as err:
         if debug:
             raise
-        print(f"resdepth: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as err:
         # Out of memory is a failure of the run's size, not of resdepth: one line. Torch
@@ -310,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             isinstance(err, MemoryError) or "allocate" in text or "out of memory" in text
         ):
             raise
-        print(f"resdepth: error: out of memory: {text.splitlines()[0][:300]}", file=sys.stderr)
+        print(f"{prog}: error: out of memory: {text.splitlines()[0][:300]}", file=sys.stderr)
         return 1
     except RunInterrupted as stopped:
         print(f"resdepth: {stopped}", file=sys.stderr)

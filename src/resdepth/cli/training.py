@@ -124,6 +124,9 @@ def train_command(args: argparse.Namespace) -> int:
         raise CommandError(f"--resume: {err}") from None
     except OSError as err:
         raise RunFailed(f"the run stopped: {describe_os_error(err)}") from None
+    if args.drop_previous and trainer.is_main:
+        freed = RunDir(out).drop_previous()
+        print(f"deleted previous.pt ({freed / 1e6:.0f} MB)" if freed else "no previous.pt")
     best = history.best()
     if trainer.is_main and best is not None:
         print(f"best test accuracy {best['test_accuracy']:.2f}% at epoch {best['epoch']}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .._registry import close_matches
 from .._validate import choice, positive_int
 from ..errors import DatasetNotFoundError
 from . import cifar
@@ -30,6 +32,19 @@ class Dataset:
 
     ``labels[i]`` is the index of the image's class in ``classes``; every split of a
     data set shares one class list, so a label means the same class everywhere.
+
+    It is a map-style dataset as torchvision's are: ``len(ds)``, and ``ds[i]`` is
+    ``(image, label)``, a uint8 ``(C, H, W)`` tensor and an ``int``, so it also goes
+    straight into a ``torch.utils.data.DataLoader``.  The Trainer takes the whole
+    tensors at once (:meth:`Trainer.build_loaders
+    <resdepth.training.Trainer.build_loaders>`), never image by image.
+
+    Examples:
+        >>> from resdepth.data import load_dataset
+        >>> test = load_dataset("cifar10-sample", train=False)
+        >>> image, label = test[0]
+        >>> image.shape, image.dtype, test.classes[label] == test.classes[int(test.labels[0])]
+        (torch.Size([3, 32, 32]), torch.uint8, True)
     """
 
     name: str
@@ -40,6 +55,25 @@ class Dataset:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """``(image, label)``: uint8 ``(C, H, W)`` and the class index, as torchvision's
+        datasets give them.
+
+        Raises:
+            TypeError: for an index that is not an integer.
+            IndexError: for an index outside ``-len(ds) .. len(ds) - 1``.
+        """
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(
+                f"a Dataset is indexed by an integer, got {type(index).__name__}; "
+                "for a part of it use subset(n) or the images and labels tensors"
+            ) from None
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} is out of range for {self.name} ({len(self)} images)")
+        return self.images[i], int(self.labels[i])
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.images.shape[1:]))
@@ -198,8 +232,10 @@ def load_dataset(
                        tuple(f"class{i}" for i in range(10)), split)  # fmt: skip
     path = Path(spec)
     if not path.exists():
+        close = close_matches(str(spec), NAMED_DATASETS)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         raise DatasetNotFoundError(
-            f"no data at {path}: give {', '.join(map(repr, NAMED_DATASETS))}, "
+            f"no data at {path}{hint}: give {', '.join(map(repr, NAMED_DATASETS))}, "
             "or a folder or archive of class subfolders"
         )
     if is_cifar10_python(path):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from torch import nn
 
-from .._registry import Patterns, Registry, bare_or_called
+from .._registry import Patterns, Registry, bare_or_called, close_matches
 
 __all__ = [
     "get_model",
@@ -126,7 +125,7 @@ def unknown_arguments_error(model: str, unknown: Iterable[str], known: Iterable[
         model 'resnet40' takes no argument 'widht' (did you mean 'widths'?); it takes layers, widths
     """
     bad, good = sorted(unknown), sorted(known)
-    close = [m for u in bad for m in difflib.get_close_matches(u, good, n=1, cutoff=0.6)]
+    close = [m for u in bad for m in close_matches(u, good, n=1)]
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     takes = f"; it takes {', '.join(good)}" if good else ""
     noun = "argument" if len(bad) == 1 else "arguments"

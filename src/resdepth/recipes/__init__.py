@@ -2,9 +2,10 @@
 
 Registered: ``as1`` (SGD + cosine), ``as1-linear`` (SGD + true linear decay),
 ``as2`` (Adam + ReduceLROnPlateau), ``resnet40-ft`` (AS1 + RandomAffine + CutMix,
-310 epochs), and ours, unmeasured: ``fast`` and ``cifar-strong`` (TrivialAugmentWide +
-RandomErasing + label smoothing, no weight decay on norms and biases:
-:func:`weight_decay_groups`).  The optimizers, schedules,
+310 epochs), and ours: ``fast`` (short runs and time budgets; ``fast-v1``, its first
+version) and ``cifar-strong`` (TrivialAugmentWide + RandomErasing + label smoothing, no
+weight decay on norms and biases: :func:`weight_decay_groups`).
+:func:`recipe_measurements` says what was measured of each.  The optimizers, schedules,
 augmentations and mixings a recipe names are registries of their own, so a recipe
 can name a component you add; each kind has ``register_X``, ``unregister_X``,
 ``list_X`` and ``get_X``, as the recipes and the models do.
@@ -32,7 +33,13 @@ from .components import (
     unregister_schedule,
 )
 from .recipe import METRICS, Recipe, TransformSpec
-from .registry import get_recipe, list_recipes, register_recipe, unregister_recipe
+from .registry import (
+    get_recipe,
+    list_recipes,
+    recipe_measurements,
+    register_recipe,
+    unregister_recipe,
+)
 from .weight_decay import NORM_LAYERS, weight_decay_groups
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "list_optimizers",
     "list_recipes",
     "list_schedules",
+    "recipe_measurements",
     "register_augmentation",
     "register_mixing",
     "register_optimizer",

@@ -238,7 +238,8 @@ class Recipe:
         if not DRY_BUILDS.enabled:
             return
         try:
-            self.build_scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1))
+            probe = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+            self.build_scheduler(probe, steps_per_epoch=100)  # room for a fractional warm-up
         except (ValueError, TypeError) as err:
             raise ValueError(f"recipe {self.name!r}: scheduler_kwargs: {err}") from None
 
@@ -269,7 +270,6 @@ class Recipe:
         except (ValueError, TypeError) as err:
             raise ValueError(f"recipe {self.name!r}: mixing_kwargs: {err}") from None
 
-    # ------------------------------------------------------------------ values
     @property
     def lr(self) -> float:
         return float(self.optimizer_kwargs["lr"])

@@ -9,7 +9,13 @@ from .._registry import Patterns, Registry, bare_or_called
 from .components import DRY_BUILDS
 from .recipe import Recipe
 
-__all__ = ["register_recipe", "unregister_recipe", "list_recipes", "get_recipe"]
+__all__ = [
+    "register_recipe",
+    "unregister_recipe",
+    "list_recipes",
+    "get_recipe",
+    "recipe_measurements",
+]
 
 _RECIPES: Registry[Recipe] = Registry("recipe")
 
@@ -201,11 +207,58 @@ with DRY_BUILDS.skipped():
             source=(
                 "resdepth (ours, not from the paper): AS1 with the policy augmentations of "
                 "torchvision's CIFAR/ImageNet references and no weight decay on normalisation "
-                "layers and biases; unmeasured until a GPU run reports it"
+                "layers and biases; measured at a short scale only"
             ),
             description=(
                 "ours: AS1 + TrivialAugmentWide + RandomErasing (p 0.25) + label smoothing 0.1, "
-                "no decay on norms and biases; unmeasured"
+                "no decay on norms and biases"
             ),
         )
     )
+
+
+# What was measured of each recipe: the figure, its scale, the machine, the date and the
+# command.  `resdepth recipes -v` and the recipes page show them; a recipe without an
+# entry is unmeasured.
+_CPU = "a 2-core AMD EPYC VM with AVX2 and no native bf16, torch 2.14.1, fp32 + channels_last"
+_CURVE = (
+    "ResNet10, 10,000 training and 2,000 test images of cifar10-jpeg.tar.gz, 3 epochs (a "
+    "short scale), {}; " + _CPU + "; 2026-12-07; python benchmarks/accuracy_vs_time.py "
+    "--subset 10000 --test-subset 2000 --epochs 3 --recipes fast as1 cifar-strong"
+)
+_MEASURED: dict[str, tuple[str, ...]] = {
+    "as1": (
+        "51.80% test accuracy: ResNet10, cifar10-sample (5,000 training and 1,000 test "
+        f"images), 10 epochs, 12 min 28 s; {_CPU}; 2026-12-07; the README's Quick start "
+        "(python benchmarks/quickstart.py)",
+        "48.65% test accuracy (49.20% with test-time flips): " + _CURVE.format("7.5 min"),
+    ),
+    "fast": (
+        "75.72% test accuracy (76.05% with test-time flips): ResNet10, the whole CIFAR-10 "
+        "(50,000 training and 10,000 test images of cifar10-jpeg.tar.gz), --time-budget "
+        f"45min, which planned 3 epochs, 37.0 min; {_CPU}; 2026-12-07; python "
+        "benchmarks/time_budget.py --data ../shared/data/cifar10-jpeg.tar.gz --budget 45min",
+        "41.80% test accuracy (42.15% with test-time flips): " + _CURVE.format("8.7 min"),
+    ),
+    "cifar-strong": (
+        "43.10% test accuracy (43.55% with test-time flips): "
+        + _CURVE.format("7.9 min")
+        + "; the full-length figure is not measured",
+    ),
+}
+
+
+def recipe_measurements(name: str) -> tuple[str, ...]:
+    """What was measured of the recipe registered as ``name``, one line a figure, each
+    with its scale, machine, date and command; ``()`` where nothing was measured.
+
+    Raises:
+        ValueError: for an unknown name (suggesting close matches).
+
+    Examples:
+        >>> from resdepth.recipes import recipe_measurements
+        >>> recipe_measurements("as1-linear")
+        ()
+    """
+    get_recipe(name)  # an unknown name raises, suggesting close matches
+    return _MEASURED.get(name, ())

@@ -16,7 +16,13 @@ from .callbacks import Callback
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .evaluation import evaluate_batches, predict_images, unwrap_model
 from .history import COLUMNS, PAPER_COLUMNS, History
-from .loading import checkpoint_from_paper, load_model, model_from_state, read_model_file
+from .loading import (
+    checkpoint_from_paper,
+    load_eval_transform,
+    load_model,
+    model_from_state,
+    read_model_file,
+)
 from .loggers import JsonLinesLogger, TensorBoardLogger
 from .metadata import RunMetadata, resnet_config
 from .resume import mapping_differences
@@ -45,6 +51,7 @@ __all__ = [
     "evaluate_batches",
     "checkpoint_from_paper",
     "load_checkpoint",
+    "load_eval_transform",
     "load_model",
     "mapping_differences",
     "model_from_state",

@@ -41,9 +41,12 @@ class WeightAveraging:
 
     The average lives in fp32 whatever the model's or the autocast's precision: in
     bf16 an update of ``(1 - decay) * step`` falls below the format's resolution and
-    the average stops moving.  Under torchrun every rank holds the same average: the
-    parameters agree after each step, and rank 0's buffers are sent to all ranks after
-    each update (BatchNorm statistics differ between ranks' batches).
+    the average stops moving.  Under torchrun every rank holds the same average where
+    it is used: the parameters agree after each step, and the buffers (BatchNorm
+    statistics differ between ranks' batches) are made rank 0's by :meth:`sync`
+    before each evaluation and each checkpoint, where all ranks meet anyway.  Rank 0's
+    average never depends on the others', so it, and the checkpoint, are the same
+    however often the ranks meet.
 
     Examples:
         >>> import torch
@@ -90,6 +93,10 @@ class WeightAveraging:
         """Average in ``model``'s current parameters and buffers (after an optimizer step)."""
         self.averaged.update_parameters(model)
         self.updates += 1
+
+    def sync(self) -> None:
+        """Rank 0's averaged buffers on every rank (nothing outside torchrun); every rank
+        must call it, at the same point."""
         dist.broadcast_from_first(list(self.module.buffers()))
 
     def state_dict(self) -> dict[str, Any]:

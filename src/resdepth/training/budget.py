@@ -19,11 +19,12 @@ import datetime
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from ..data import DeviceLoader
+from . import distributed as dist
 from . import resume as resumption
 from .averaging import inference_module
 from .evaluation import autocast, to_device
@@ -57,10 +58,12 @@ class TimeBudget:
         self.step_seconds = math.nan
         self.eval_seconds = math.nan
         self._started = time.perf_counter()
+        self._spent_before = 0.0  # seconds of the budget spent by the run before a resume
         self._steps = 0  # batches trained by this process since fit began
         self._timer = 0.0
         self._steps_per_epoch = 1
         self._eval_batches = 0
+        self._eval_batch = 1
         self._train: object = None
         self._val: Any = None
         self._loop_started = self._started
@@ -101,7 +104,9 @@ class TimeBudget:
                 "time_budget needs batches of known length (a DeviceLoader or a sized "
                 "DataLoader) to plan epochs; give epochs= instead"
             )
-        self._steps_per_epoch = max(1, len(train))
+        # The fewest batches any rank has: every rank must plan at the same step.
+        fewest = dist.all_reduce_max(torch.tensor(-float(len(train)), device=t.device))
+        self._steps_per_epoch = max(1, -int(fewest))
         self._eval_batches = len(val) if hasattr(val, "__len__") else 0
         self._eval_batch = t.recipe.test_batch_size
         if isinstance(val, DeviceLoader):
@@ -119,7 +124,8 @@ class TimeBudget:
             return
         if self._steps - 1 == min(MEASURED_STEPS, self._steps_per_epoch - 1):
             self.step_seconds = (time.perf_counter() - self._timer) / (self._steps - 1)
-            if self._steps_per_epoch * self.step_seconds >= 0.1 * self.seconds:
+            long_epochs = self._steps_per_epoch * self.step_seconds >= 0.1 * self.seconds
+            if dist.all_gather_objects(long_epochs)[0]:  # under torchrun, rank 0 decides
                 self._plan(t)
 
     def after_epoch(self, t: Trainer, evaluated: bool) -> bool:
@@ -166,23 +172,32 @@ class TimeBudget:
             self.eval_seconds = self._time_evaluation(t)
         every, epoch_steps = t.recipe.eval_every, self._steps_per_epoch
         done = t.epoch * epoch_steps + (t._progress.step if t._progress is not None else 0)
+        # The epochs already finished are in elapsed(), evaluations included.  No plan
+        # ends before the next epoch end: the epoch under way must finish, and a run
+        # planned at an epoch's end gets one more, so that it ends evaluated.
+        shortest = t.epoch + 1
 
         def expected(epochs: int) -> float:  # seconds to the end of a run of `epochs`
-            evaluations = epochs // every + (1 if epochs % every else 0)
+            evaluations = sum(1 for e in range(t.epoch + 1, epochs + 1)
+                              if e % every == 0 or e == epochs)  # fmt: skip
             left = (epochs * epoch_steps - done) * self.step_seconds
             overheads = (epochs - t.epoch) * self._epoch_overhead
             return self.elapsed() + left + overheads + evaluations * self.eval_seconds
 
-        epochs = 1
+        epochs = shortest
         while expected(epochs + 1) <= MARGIN * self.seconds:
             epochs += 1
-        while True:  # a schedule that cannot be that short (a longer warm-up) gets longer
+        # Under torchrun every rank takes rank 0's plan: their clocks differ a little.
+        epochs = cast(int, dist.all_gather_objects(epochs)[0])
+        for _ in range(1000):  # a schedule that cannot be that short (a long warm-up)
             try:
                 recipe, scheduler = resumption.change_length(t.recipe, t.optimizer, t.scheduler,
                                                              epoch_steps, epochs)  # fmt: skip
                 break
             except ValueError:
                 epochs += 1
+        else:
+            raise ValueError(f"recipe {t.recipe.name!r}: no schedule fits the time budget")
         t.recipe, t.scheduler = recipe, scheduler
         self.planned_epochs = epochs
         if t._report is not None:
@@ -200,8 +215,9 @@ class TimeBudget:
             )
 
     def elapsed(self) -> float:
-        """Seconds since the run (this process's part of it) began."""
-        return time.perf_counter() - self._started
+        """Seconds of the budget spent: by this process since ``fit`` began, and before
+        a resume, by the run's earlier processes."""
+        return self._spent_before + time.perf_counter() - self._started
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -210,6 +226,7 @@ class TimeBudget:
             "planned_epochs": self.planned_epochs,
             "step_seconds": self.step_seconds,
             "eval_seconds": self.eval_seconds,
+            "elapsed": self.elapsed(),
         }
 
     @classmethod
@@ -222,4 +239,5 @@ class TimeBudget:
         budget.planned_epochs = int(planned) if planned is not None else None
         budget.step_seconds = float(state.get("step_seconds", math.nan))
         budget.eval_seconds = float(state.get("eval_seconds", math.nan))
+        budget._spent_before = float(state.get("elapsed", 0.0))
         return budget

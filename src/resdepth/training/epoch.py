@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import positive_int
-from ..data import DeviceLoader
+from ..data import Dataset, DeviceLoader
 from ..errors import NonFiniteLossError
 from ..recipes import Recipe
 
@@ -123,10 +123,14 @@ def describe_position(epoch: int, progress: EpochProgress | None) -> str:
 
 def describe_row(row: dict[str, Any], epochs: int) -> str:
     """The one line printed after an epoch."""
+    test = (
+        f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.2f}%"
+        if math.isfinite(row["test_accuracy"])
+        else "not evaluated"  # no test data, or not an epoch of the recipe's eval_every
+    )
     return (
         f"epoch {row['epoch']}/{epochs}  "
-        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2f}%  "
-        f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.2f}%  "
+        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2f}%  {test}  "
         f"lr {row['learning_rate']:.4g}  {row['epoch_seconds']:.1f}s "
         f"({row['images_per_second']:,.0f} img/s)"
     )
@@ -199,6 +203,11 @@ def check_fit_inputs(recipe: Recipe, train: object, val: object, epochs: object)
     if recipe.monitor and recipe.monitor.startswith("test") and val is None:
         raise ValueError(f"recipe {recipe.name!r} monitors {recipe.monitor}: pass val=")
     for name, data in (("train", train), ("val", val)):
+        if isinstance(data, Dataset):  # indexable, so iterable: one image at a time
+            raise TypeError(
+                f"{name} is a Dataset, which fit would go through image by image: give "
+                "loaders, trainer.fit(*trainer.build_loaders(train, val))"
+            )
         if data is not None and hasattr(data, "__len__") and len(data) == 0:
             raise ValueError(f"{name} has no batches ({data!r}); give it data")
     if recipe.scheduler_interval == "batch" and not hasattr(train, "__len__"):

@@ -14,11 +14,13 @@ from ..data import CIFAR10_CLASSES
 from ..errors import CheckpointError, PaperCheckpointError
 from ..models import load_paper_checkpoint
 from ..recipes import Recipe, get_recipe
+from ..transforms import Compose
 from .checkpoint import load_checkpoint
 from .metadata import RunMetadata
 
 __all__ = [
     "checkpoint_from_paper",
+    "load_eval_transform",
     "load_model",
     "model_from_state",
     "read_model_file",
@@ -135,6 +137,9 @@ def load_model(
     """The trained model in a resdepth checkpoint, in eval mode: the weight average when
     the run kept one (a recipe with ``ema_decay``), as evaluation used.
 
+    It takes float images normalised as the run's recipe normalised them, ``(x / 255 -
+    mean) / std`` for uint8 ``x``, not raw images: :func:`load_eval_transform` gives
+    that transform from the same file, ``model(load_eval_transform(path)(images))``.
     The model is a plain module in fp32.  To run it as the run trained it, read the
     choice from the checkpoint: ``state = load_checkpoint(path)``, then call it under
     ``torch.autocast(device.type, dtype=torch.bfloat16)`` where ``state["precision"]``
@@ -170,3 +175,29 @@ def load_model(
     if device is not None:
         model = model.to(device)
     return model.eval()
+
+
+def load_eval_transform(path: str | os.PathLike[str]) -> Compose:
+    """The evaluation transform of a checkpoint's run: uint8 (or [0, 1] float) images
+    ``(N, C, H, W)`` to what :func:`load_model`'s model takes, with the mean and std of
+    the recipe the run trained with (as timm's ``create_transform`` and torchvision's
+    ``weights.transforms()`` give a model's preprocessing).
+
+    Raises:
+        CheckpointError: the file is not a resdepth checkpoint nor a paper model.
+
+    Examples:
+        >>> import tempfile, torch
+        >>> from resdepth import ResNet, Trainer, load_eval_transform, load_model
+        >>> from resdepth.data import make_synthetic
+        >>> images, labels = make_synthetic(16, 3, 8)
+        >>> trainer = Trainer(ResNet(layers=(1,), widths=(4,), num_classes=3), device="cpu",
+        ...                   precision="fp32", progress=False, out_dir=tempfile.mkdtemp())
+        >>> _ = trainer.fit(trainer.build_loaders((images, labels))[0], epochs=1)
+        >>> path = f"{trainer.out_dir}/last.pt"
+        >>> model, transform = load_model(path), load_eval_transform(path)
+        >>> predicted = model(transform(images)).argmax(1)   # raw uint8 images in
+        >>> torch.equal(predicted, trainer.predict(images))
+        True
+    """
+    return Recipe.from_dict(read_model_file(path)["recipe"]).build_eval_transform()

@@ -54,6 +54,8 @@ def run_epoch(
     totals = dist.all_reduce_sum(torch.stack([progress.loss_sum, progress.correct, count, here]))
     if int(totals[2]) == 0:
         raise ValueError(f"train yielded no batches in epoch {epoch + 1}")
+    if t._averaging is not None:
+        t._averaging.sync()  # one average on every rank for what follows
     # The recipe's eval_every: a short run spends its time training; the last epoch is
     # always evaluated, so the run ends with its figure.
     due = (epoch + 1) % t.recipe.eval_every == 0 or epoch + 1 == t.recipe.epochs

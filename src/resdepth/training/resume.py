@@ -289,6 +289,7 @@ def trainer_state(t: Trainer, train: object) -> dict[str, Any]:
         "metadata": t.metadata.to_dict(),
     }
     if t._averaging is not None:
+        t._averaging.sync()  # every rank calls state_dict together
         state["averaged_model"] = t._averaging.state_dict()
     if t._budget is not None:
         state["time_budget"] = t._budget.state_dict()

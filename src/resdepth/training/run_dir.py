@@ -60,6 +60,16 @@ class RunDir:
             return "no checkpoint was written"
         return f"{self.last} holds {self.saved}"
 
+    def drop_previous(self) -> int:
+        """Delete ``previous.pt`` (a finished run no longer needs its fall-back, as large
+        as ``last.pt``); the bytes freed, 0 if there was none."""
+        try:
+            size = self.previous.stat().st_size
+            self.previous.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
     def write(self, state: dict[str, Any], history: History, best: bool) -> None:
         """Save ``last.pt`` (and ``best.pt``), then ``history.csv``, each atomically; the
         ``last.pt`` before becomes ``previous.pt``, to fall back on if one is damaged."""

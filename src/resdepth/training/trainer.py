@@ -210,14 +210,17 @@ class Trainer:
         allow_other_data: bool = False,
         time_budget: str | datetime.timedelta | None = None,
     ) -> History:
-        """Train to the recipe's (or the given) number of epochs, evaluating every epoch.
+        """Train to the recipe's (or the given) number of epochs, evaluating every epoch
+        (every ``eval_every`` epochs, and after the last, where the recipe says so).
 
         Args:
             train: a :class:`~resdepth.data.DeviceLoader` (exact resume, mid-epoch
                 checkpoints), or any re-iterable of raw ``(images, labels)`` batches (a
                 ``DataLoader``, a list): uint8 or float in [0, 1], ``(N, C, H, W)``, on
                 any device, given the recipe's transform and mixing as its own loaders
-                give them.  A one-shot iterator is refused unless one epoch is left.
+                give them.  A one-shot iterator is refused unless one epoch is left, and
+                a :class:`~resdepth.data.Dataset` (images one by one): give
+                ``*trainer.build_loaders(train, val)``.
             val: evaluation batches (likewise), or ``None``.
             epochs: total epochs; schedules span this many.  On resume, ``None`` keeps
                 the checkpoint's total, and another value re-plans the schedule as if
@@ -225,9 +228,9 @@ class Trainer:
             resume: ``True`` continues from ``out_dir/last.pt``, a path from that file.
             allow_other_data: resume on images other than the run's (of the same size
                 and classes), noting it in the history; refused otherwise.
-            time_budget: plan the epochs to end within this wall time (``"30min"``, a
-                ``timedelta``), evaluations included: :mod:`~resdepth.training.budget`.
-                Not with ``epochs``; a resumed run keeps its recorded plan.
+            time_budget: plan the epochs to end within this wall time from this call
+                (``"30min"``, a ``timedelta``), evaluations included (:class:`TimeBudget
+                <resdepth.training.TimeBudget>`); not with ``epochs``; a resume keeps it.
 
         Raises:
             RunExistsError: ``out_dir`` holds a run and ``resume`` is not set.
