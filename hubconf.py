@@ -7,7 +7,12 @@ Load a network from a checkout (or from GitHub, once the repository is published
     net = torch.hub.load("/path/to/resdepth", "resnet40", source="local")
     net = torch.hub.load("/path/to/resdepth", "wrn_16_8", source="local", num_classes=100)
 
-Every entry point takes ``pretrained=False`` and the preset's keyword arguments.
+Every preset's entry point takes ``pretrained=False`` and the preset's keyword
+arguments.  ``load`` takes a trained model instead: a checkpoint, or a model folder
+that ``resdepth export`` wrote (or ``hf-hub:owner/name``)::
+
+    net = torch.hub.load("/path/to/resdepth", "load", "runs/my-run/export", source="local")
+
 resdepth ships no downloadable weights: ``pretrained=True`` raises a ``ValueError``
 that points to ``resdepth.models.load_paper_checkpoint`` (the paper's own files)
 and ``resdepth.load_model`` (your own runs).
@@ -31,6 +36,7 @@ _SRC = str(_Path(__file__).resolve().parent / "src")
 _sys.path.insert(0, _SRC)
 try:
     from resdepth.models import get_model as _get_model
+    from resdepth.training import load_model as _load_model
 finally:
     _sys.path.remove(_SRC)
 
@@ -68,3 +74,10 @@ def wrn_16_8(pretrained: bool = False, **kwargs: _Any) -> _nn.Module:
 def wrn_28_10(pretrained: bool = False, **kwargs: _Any) -> _nn.Module:
     """Wide ResNet WRN-28-10 (Zagoruyko and Komodakis; 36.5M parameters); takes dropout=."""
     return _get_model("wrn_28_10", pretrained=pretrained, **kwargs)
+
+
+def load(path: str, device: str | None = None) -> _nn.Module:
+    """A trained model in eval mode, as ``resdepth.load_model(path)`` gives it: from a
+    ``best.pt``/``last.pt``, a model folder written by ``resdepth export`` (or its
+    ``model.safetensors``), or ``"hf-hub:owner/name"``."""
+    return _load_model(path, device=device)

@@ -15,6 +15,7 @@ from .errors import (
     CommandError,
     DataMismatchError,
     DatasetNotFoundError,
+    ExportExistsError,
     NonFiniteLossError,
     PaperCheckpointError,
     RefusedPickleError,
@@ -49,7 +50,15 @@ from .models import (
     unregister_model,
 )
 from .seeding import seed_everything
-from .training import Callback, History, RunMetadata, Trainer, load_eval_transform, load_model
+from .training import (
+    Callback,
+    History,
+    RunMetadata,
+    Trainer,
+    export_model,
+    load_eval_transform,
+    load_model,
+)
 
 try:
     __version__ = version("resdepth")
@@ -64,6 +73,7 @@ __all__ = [
     "CommandError",
     "DataMismatchError",
     "DatasetNotFoundError",
+    "ExportExistsError",
     "History",
     "LayerRow",
     "ModelSummary",
@@ -89,6 +99,7 @@ __all__ = [
     "count_macs",
     "count_parameters",
     "depth",
+    "export_model",
     "fit_widths",
     "get_model",
     "list_models",

@@ -26,6 +26,7 @@ __all__ = [
     "CommandError",
     "DataMismatchError",
     "DatasetNotFoundError",
+    "ExportExistsError",
     "NonFiniteLossError",
     "PaperCheckpointError",
     "RefusedPickleError",
@@ -75,6 +76,10 @@ class ResumeMismatchError(ResdepthError, ValueError):
 
 class RunExistsError(ResdepthError, FileExistsError):
     """``out_dir`` already holds a run and ``resume`` was not asked for."""
+
+
+class ExportExistsError(ResdepthError, FileExistsError):
+    """The folder to export a model to holds one already and overwriting was not asked for."""
 
 
 class RunLockedError(ResdepthError, RuntimeError):

@@ -133,13 +133,14 @@ def _hubconf() -> object:
     return module
 
 
-def test_hubconf_has_one_documented_entry_point_per_preset() -> None:
+def test_hubconf_has_one_documented_entry_point_per_preset_and_one_to_load() -> None:
     hubconf = _hubconf()
     assert hubconf.dependencies == ["torch"]  # type: ignore[attr-defined]
     # What torch.hub.list shows: the public callables of hubconf.py.
     entries = [n for n in dir(hubconf) if callable(getattr(hubconf, n)) and not n.startswith("_")]
-    assert sorted(entries) == sorted(SOURCES)
-    for name in entries:
+    assert sorted(entries) == sorted([*SOURCES, "load"])
+    assert hubconf.load.__doc__  # type: ignore[attr-defined]
+    for name in set(entries) - {"load"}:
         fn = getattr(hubconf, name)
         assert fn.__doc__ and fn.__doc__.strip()
         params = inspect.signature(fn).parameters
@@ -149,7 +150,7 @@ def test_hubconf_has_one_documented_entry_point_per_preset() -> None:
 
 def test_torch_hub_loads_from_the_checkout() -> None:
     if "source" in inspect.signature(torch.hub.list).parameters:  # newer torch lists locally
-        assert sorted(torch.hub.list(str(REPO), source="local")) == sorted(SOURCES)
+        assert sorted(torch.hub.list(str(REPO), source="local")) == sorted([*SOURCES, "load"])
     net = torch.hub.load(str(REPO), "resnet10", source="local", num_classes=3, widths=(4, 4, 8, 8))
     assert isinstance(net, ResNet) and net.fc.out_features == 3
     assert net.pretrained_cfg["architecture"] == "resnet10"

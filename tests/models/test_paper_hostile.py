@@ -89,6 +89,7 @@ def _rewritten(source: Path, target: Path, member: str, replace: object) -> Path
     return target
 
 
+@pytest.mark.slow  # writes and reads a large compressed archive: about 10 s
 def test_a_deflate_bomb_is_refused_before_it_is_unpacked(paper_files: Path, tmp_path: Path) -> None:
     """The paper's state dict with one storage (25,600 bytes of conv weights) replaced by
     1 GiB of zeros that deflate to about 1 MB: refused within a quarter of that memory."""

@@ -4,6 +4,7 @@ python child.py OUT EPOCHS [--resume] [--kill-after-epoch K] [--kill-during-save
                            [--kill-at-step K] [--term-at-step K] [--only-rank R]
                            [--checkpoint-every N] [--train-size N] [--ema]
                            [--time-budget DURATION]  (then EPOCHS is ignored)
+                           [--mlflow TRACKING_URI]
 
 Steps count the training batches this process runs (from 1), across epochs. Under
 torchrun, --only-rank R sends the --kill-at-step or --term-at-step signal to rank R only.
@@ -23,6 +24,7 @@ from torch import nn
 from resdepth import Callback, ResNet, RunInterrupted, Trainer, seed_everything
 from resdepth.data import make_synthetic
 from resdepth.recipes import get_recipe
+from resdepth.training import MlflowLogger
 
 
 class KillAfterEpoch(Callback):
@@ -82,10 +84,13 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--ema", action="store_true", help="a weight average, clipping")
     parser.add_argument("--time-budget", default=None, help="plan the epochs to this")
+    parser.add_argument("--mlflow", default=None, help="track the run in this MLflow store")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(0)
     callbacks = [KillAfterEpoch(args.kill_after_epoch)] if args.kill_after_epoch else []
+    if args.mlflow:
+        callbacks.append(MlflowLogger(args.mlflow, experiment="torchrun"))
     if args.kill_during_save:
         kill_during_save(args.kill_during_save)
     # Every random part at work: shuffling, crop, flip, affine and CutMix.

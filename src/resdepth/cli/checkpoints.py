@@ -1,9 +1,11 @@
-"""``resdepth eval``, ``predict`` and ``convert``: what a trained model does with data,
-and the paper's model files as resdepth checkpoints."""
+"""``resdepth eval``, ``predict``, ``convert`` and ``export``: what a trained model does
+with data, the paper's model files as resdepth checkpoints, and a run's model as a
+safetensors folder."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -18,6 +20,7 @@ from ..training import (
     RunMetadata,
     checkpoint_from_paper,
     evaluate_batches,
+    export_model,
     model_from_state,
     predict_images,
     read_model_file,
@@ -25,9 +28,10 @@ from ..training import (
 )
 from ..training.batches import recipe_loader
 from ..training.evaluation import model_num_classes
+from ..training.model_folder import CONFIG_NAME, WEIGHTS_NAME
 from .common import describe_os_error, load_data, parse_device, user_input
 
-__all__ = ["convert_command", "eval_command", "predict_command"]
+__all__ = ["convert_command", "eval_command", "export_command", "predict_command"]
 
 
 def _model_from_file(
@@ -61,7 +65,11 @@ def _model_from_file(
         layout = "channels_last" if settings[1] else "plain memory format"
         print(f"precision {settings[0]}, {layout} (as the run trained; --precision fp32 "
               "for the exact figures)")  # fmt: skip
-    if (state.get("averaged_model") or {}).get("updates"):
+    if state.get("exported"):
+        summary = state["exported"]
+        print(f"weights: exported, epoch {summary.get('weights_epoch')} of "
+              f"{summary.get('epochs')} ({summary.get('weights')})")  # fmt: skip
+    elif (state.get("averaged_model") or {}).get("updates"):
         print(f"weights: the run's moving average of its weights (ema_decay {recipe.ema_decay})")
     if settings[1]:
         model = model.to(memory_format=torch.channels_last)
@@ -125,4 +133,22 @@ def predict_command(args: argparse.Namespace) -> int:
     print(f"wrote {len(labels)} predictions to {path}")
     if classes:
         print("per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=False)))
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    try:
+        out = export_model(args.checkpoint, args.out_dir, overwrite=args.overwrite)
+    except OSError as err:
+        if isinstance(err, FileExistsError):
+            raise
+        raise RunFailed(f"cannot write {args.out_dir}: {describe_os_error(err)}") from None
+    config = json.loads((out / CONFIG_NAME).read_text())
+    summary = config["resdepth"]["summary"]
+    size = (out / WEIGHTS_NAME).stat().st_size
+    print(f"wrote {out}: {WEIGHTS_NAME} ({size / 1e6:.1f} MB, {summary.get('weights')} weights "
+          f"of epoch {summary.get('weights_epoch')}), {CONFIG_NAME} ({config['architecture']}, "
+          f"{config['num_classes']} classes), README.md")  # fmt: skip
+    print(f'load it with resdepth.load_model("{out}"); upload it with: '
+          f"hf upload OWNER/NAME {out} .")  # fmt: skip
     return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import pickle
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -72,3 +74,65 @@ def load_data(
         return ds
     with user_input(f"--subset {subset}"):
         return ds.subset(subset, seed=seed) if subset else ds
+
+
+_LOGGER_HELP = {
+    "jsonl": "jsonl (OUT/log.jsonl)",
+    "tensorboard": "tensorboard (OUT/tensorboard; the tensorboard extra)",
+    "mlflow": "mlflow (--mlflow-uri; the mlflow extra)",
+}
+
+
+def add_logger_options(
+    p: argparse.ArgumentParser, experiment: str, kinds: tuple[str, ...] = tuple(_LOGGER_HELP)
+) -> None:
+    """``--logger`` (one of ``kinds``), ``--mlflow-uri`` and ``--mlflow-experiment``."""
+    p.add_argument(
+        "--logger", action="append", choices=kinds, default=None,
+        help="also log the run: " + ", ".join(_LOGGER_HELP[k] for k in kinds)
+        + ("; repeat for several" if len(kinds) > 1 else ""),
+    )  # fmt: skip
+    p.add_argument(
+        "--mlflow-uri", default=None, metavar="URI",
+        help="the MLflow tracking store, such as sqlite:///mlruns.db (default: "
+        "$MLFLOW_TRACKING_URI); artifacts go to mlartifacts/ beside a SQLite file",
+    )  # fmt: skip
+    p.add_argument("--mlflow-experiment", default=None, metavar="NAME",
+                   help=f"the MLflow experiment (default: {experiment})")  # fmt: skip
+    p.add_argument(
+        "--mlflow-artifacts", default=None, metavar="DIR",
+        help="where a new MLflow experiment keeps its artifacts (default: mlartifacts/ "
+        "beside a SQLite store; the server's choice for a remote one)",
+    )  # fmt: skip
+
+
+def build_loggers(args: argparse.Namespace, out: Path, experiment: str) -> list[Any]:
+    """The callbacks that ``--logger`` asks for, writing under the run folder ``out``."""
+    from ..training import JsonLinesLogger, MlflowLogger, TensorBoardLogger
+
+    loggers: list[Any] = []
+    for kind in dict.fromkeys(args.logger or ()):
+        if kind == "jsonl":
+            loggers.append(JsonLinesLogger(out / "log.jsonl"))
+        elif kind == "tensorboard":
+            loggers.append(_optional(TensorBoardLogger, out / "tensorboard"))
+        else:
+            uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            if not uri:
+                raise CommandError("--logger mlflow: give --mlflow-uri (sqlite:///mlruns.db, "
+                                   "http://host:5000) or set MLFLOW_TRACKING_URI")  # fmt: skip
+            name = args.mlflow_experiment or experiment
+            loggers.append(_optional(MlflowLogger, uri, experiment=name,
+                                     artifact_location=args.mlflow_artifacts))  # fmt: skip
+    for given in ("mlflow_uri", "mlflow_experiment", "mlflow_artifacts"):
+        if getattr(args, given) and "mlflow" not in (args.logger or ()):
+            raise CommandError(f"--{given.replace('_', '-')}: add --logger mlflow")
+    return loggers
+
+
+def _optional(logger: Any, *args: Any, **kwargs: Any) -> Any:
+    """A logger whose extra may be missing: the error names the pip command."""
+    try:
+        return logger(*args, **kwargs)
+    except ImportError as err:
+        raise CommandError(str(err)) from None

@@ -18,6 +18,7 @@ from ..errors import (
     CommandError,
     DataMismatchError,
     DatasetNotFoundError,
+    ExportExistsError,
     NonFiniteLossError,
     RunExistsError,
     RunFailed,
@@ -26,7 +27,8 @@ from ..errors import (
     StudySettingsError,
 )
 from ..training import TimeBudget
-from .checkpoints import convert_command, eval_command, predict_command
+from .checkpoints import convert_command, eval_command, export_command, predict_command
+from .common import add_logger_options
 from .info import models_command, recipes_command, summary_command
 from .study import study_command
 from .training import train_command
@@ -84,8 +86,16 @@ files in --out:
                (resumable too): what eval and predict usually take
   previous.pt  the checkpoint before last.pt, as large as it: read if last.pt
                is damaged; --drop-previous deletes it once the run has finished
+  mlflow.json  with --logger mlflow: the MLflow run that a resume continues
+  log.jsonl    with --logger jsonl; tensorboard/ with --logger tensorboard
   .lock        present while a run writes to the folder
 """
+
+
+_MODEL_HELP = (
+    "a resdepth checkpoint, one of the paper's .pth files, or a model folder (resdepth "
+    "export), its model.safetensors, or hf-hub:owner/name"
+)
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
@@ -225,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision fp32",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    add_logger_options(p, "resdepth")
     p.add_argument(
         "--progress-every", type=_seconds, default=30.0, metavar="SECONDS",
         help="seconds between progress lines when the output is not a terminal (default 30)",
@@ -236,14 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on a data set")
-    p.add_argument("checkpoint", help="a resdepth checkpoint, or one of the paper's .pth files")
+    p.add_argument("checkpoint", help=_MODEL_HELP)
     _add_data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test")
     _add_inference_precision(p)
     p.set_defaults(func=eval_command)
 
     p = sub.add_parser("predict", help="write ID,Label predictions for unlabeled images")
-    p.add_argument("checkpoint", help="a resdepth checkpoint, or one of the paper's .pth files")
+    p.add_argument("checkpoint", help=_MODEL_HELP)
     p.add_argument(
         "--input", required=True,
         help="an unlabeled .pkl (b'data', b'ids'), or a folder or archive of images. The "
@@ -284,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train every N-th shape from the I-th (0-based); default 0/1")  # fmt: skip
     p.add_argument("--checkpoint-every", default="5min", metavar="WHEN")
     p.add_argument("--quiet", action="store_true")
+    add_logger_options(p, "the study folder's name; one MLflow run per shape", ("mlflow",))
     _add_data_options(p, required=False)
     p.set_defaults(func=study_command)
 
@@ -293,6 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paper_file", help="a .pth the paper's code saved (torch.save(model))")
     p.add_argument("output", help="the resdepth checkpoint to write (.pt)")
     p.set_defaults(func=convert_command)
+
+    p = sub.add_parser(
+        "export", help="write a run's model as model.safetensors + config.json (Hub layout)",
+        description="Write the trained model of a checkpoint to OUT_DIR as model.safetensors "
+        "(the weights: the moving average where the run kept one), config.json (timm's "
+        "Hub keys, how to rebuild the model, the recipe, a summary of the run) and a "
+        "README.md model card. resdepth.load_model(OUT_DIR), resdepth eval OUT_DIR and "
+        "resdepth predict OUT_DIR read it; `hf upload OWNER/NAME OUT_DIR .` puts it on "
+        "the Hugging Face Hub, and load_model('hf-hub:OWNER/NAME') reads it from there.",
+    )  # fmt: skip
+    p.add_argument("checkpoint", help="a best.pt or last.pt, a paper .pth, or a model folder")
+    p.add_argument("out_dir", help="the folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace a model folder there")
+    p.set_defaults(func=export_command)
 
     p = sub.add_parser("recipes", help="list registered training recipes")
     p.add_argument("pattern", nargs="?", default="*")
@@ -314,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     user_errors = (CommandError, CheckpointError, DataMismatchError, DatasetNotFoundError,
-                   RunExistsError, RunLockedError, StudySettingsError)  # fmt: skip
+                   ExportExistsError, RunExistsError, RunLockedError,
+                   StudySettingsError)  # fmt: skip
     debug = bool(os.environ.get("RESDEPTH_DEBUG"))
     formatwarning = warnings.formatwarning
     if not debug:
@@ -343,6 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{prog}: error: out of memory: {text.splitlines()[0][:300]}", file=sys.stderr)
         return 1
+    except ImportError as err:
+        # An optional extra that is not installed: its message names the pip command.
+        if debug or "resdepth[" not in str(err):
+            raise
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
     except RunInterrupted as stopped:
         print(f"resdepth: {stopped}", file=sys.stderr)
         return 128 + stopped.signal

@@ -10,7 +10,7 @@ from ..errors import CommandError, ResumeMismatchError, RunFailed, RunInterrupte
 from ..recipes import get_recipe
 from ..study import plan_study, plot_study, run_study, study_report
 from ..training import StudyDir
-from .common import describe_os_error, load_data, parse_device, user_input
+from .common import build_loggers, describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["parse_shapes", "study_command"]
 
@@ -64,6 +64,8 @@ def study_command(args: argparse.Namespace) -> int:
     if args.out is None or args.data is None:
         raise CommandError("study: --data and --out are required (or: study report FOLDER)")
     shard = _shard(args.shard)
+    # One MLflow run per shape (each shape's folder keeps its run id), in one experiment.
+    loggers = build_loggers(args, Path(args.out), Path(args.out).resolve().name)
     device = parse_device(args.device)
     with user_input("--recipe"):
         recipe = get_recipe(args.recipe)
@@ -78,7 +80,8 @@ def study_command(args: argparse.Namespace) -> int:
     try:
         run_study(args.out, plan, train, test, recipe=recipe, epochs=args.epochs,
                   shard=shard, seed=seed, device=device, settings=settings,
-                  progress=not args.quiet, checkpoint_every=args.checkpoint_every)  # fmt: skip
+                  progress=not args.quiet, checkpoint_every=args.checkpoint_every,
+                  callbacks=loggers)  # fmt: skip
     except ResumeMismatchError as err:
         raise CommandError(str(err)) from None
     except RunInterrupted as stopped:

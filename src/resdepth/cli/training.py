@@ -12,7 +12,7 @@ from ..models import count_parameters, depth, get_model
 from ..recipes import Recipe, get_recipe
 from ..seeding import seed_everything
 from ..training import RunDir, RunMetadata, Trainer, load_checkpoint
-from .common import describe_os_error, load_data, parse_device, user_input
+from .common import build_loggers, describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["train_command"]
 
@@ -103,6 +103,7 @@ def train_command(args: argparse.Namespace) -> int:
             compile=args.compile, out_dir=out, seed=seed,
             progress=not args.quiet, progress_every=args.progress_every, metadata=metadata,
             checkpoint_every=args.checkpoint_every,
+            callbacks=build_loggers(args, out, "resdepth"),
         )  # fmt: skip
     if trainer.is_main:
         print(f"data: {train.name}, {len(train)} images; {test.name}, {len(test)} images")

@@ -15,6 +15,7 @@ from .budget import TimeBudget
 from .callbacks import Callback
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from .evaluation import evaluate_batches, predict_images, unwrap_model
+from .export import export_model
 from .history import COLUMNS, PAPER_COLUMNS, History
 from .loading import (
     checkpoint_from_paper,
@@ -25,6 +26,8 @@ from .loading import (
 )
 from .loggers import JsonLinesLogger, TensorBoardLogger
 from .metadata import RunMetadata, resnet_config
+from .mlflow_logger import MlflowLogger, default_artifact_location
+from .model_folder import check_model_bounds, read_model_folder
 from .resume import mapping_differences
 from .run_dir import RunDir, StudyDir
 from .settings import ComputeSettings, DeviceCapabilities, resolve_settings
@@ -41,6 +44,7 @@ __all__ = [
     "DeviceCapabilities",
     "History",
     "JsonLinesLogger",
+    "MlflowLogger",
     "RunDir",
     "RunMetadata",
     "StudyDir",
@@ -49,6 +53,10 @@ __all__ = [
     "Trainer",
     "WeightAveraging",
     "evaluate_batches",
+    "default_artifact_location",
+    "export_model",
+    "check_model_bounds",
+    "read_model_folder",
     "checkpoint_from_paper",
     "load_checkpoint",
     "load_eval_transform",

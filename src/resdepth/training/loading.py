@@ -17,6 +17,7 @@ from ..recipes import Recipe, get_recipe
 from ..transforms import Compose
 from .checkpoint import load_checkpoint
 from .metadata import RunMetadata
+from .model_folder import is_model_folder, read_model_folder
 
 __all__ = [
     "checkpoint_from_paper",
@@ -68,11 +69,15 @@ def checkpoint_from_paper(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A resdepth checkpoint, or one of the paper's model files read as one.
+    """A resdepth checkpoint, one of the paper's model files, or a model folder
+    (:func:`~resdepth.export_model`'s, its ``model.safetensors``, or
+    ``hf-hub:owner/name``), read as a checkpoint.
 
     Raises:
-        CheckpointError: the file is neither (the message gives both reasons).
+        CheckpointError: the file is none of these (the message gives the reasons).
     """
+    if is_model_folder(path):
+        return read_model_folder(path)
     try:
         return load_checkpoint(path)
     except CheckpointError as err:
@@ -150,12 +155,17 @@ def load_model(
 
     Args:
         path: a ``last.pt`` or ``best.pt`` (or any file :meth:`Trainer.state_dict
-            <resdepth.training.Trainer.state_dict>` was saved to).
+            <resdepth.training.Trainer.state_dict>` was saved to), or a model folder
+            that :func:`~resdepth.export_model` wrote: the folder, its
+            ``model.safetensors``, or ``"hf-hub:owner/name"`` once uploaded to the
+            Hugging Face Hub (``pip install "resdepth[hub]"``; read through its cache,
+            and from the cache alone with ``HF_HUB_OFFLINE=1``).
         device: where to put the model (default: where ``map_location`` loads it).
         map_location: where to load the checkpoint's tensors.
 
     Raises:
-        CheckpointError: the file is not a resdepth checkpoint, or its model is neither
+        CheckpointError: the file is not a resdepth checkpoint (nor a model folder
+            whose config and weights agree), or its model is neither
             registered nor a ``ResNet`` (then build it yourself and call
             ``load_state_dict(load_checkpoint(path)["model"])``).
 
@@ -171,7 +181,11 @@ def load_model(
         >>> torch.equal(model.fc.weight, net.fc.weight), model.training
         (True, False)
     """
-    model = model_from_state(load_checkpoint(path, map_location=map_location), path)
+    if is_model_folder(path):
+        state = read_model_folder(path)
+    else:
+        state = load_checkpoint(path, map_location=map_location)
+    model = model_from_state(state, path)
     if device is not None:
         model = model.to(device)
     return model.eval()

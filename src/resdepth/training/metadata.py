@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..models import BLOCKS, ResNet, get_model
 
-__all__ = ["RunMetadata", "resnet_config"]
+__all__ = ["RunMetadata", "resnet_config", "versions"]
 
 # The arguments of ResNet(...) that a checkpoint records to rebuild one (norm_layer and
 # block_kwargs are code, not data: a model built with other values records no config).
@@ -59,7 +59,8 @@ def resnet_config(model: nn.Module) -> dict[str, Any] | None:
     return config
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The versions of resdepth, torch and Python running now."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -138,7 +139,7 @@ class RunMetadata:
     def describing(self, model: nn.Module) -> RunMetadata:
         """A copy that records how to rebuild ``model`` (its ``ResNet(...)`` arguments)
         unless it records a way already, and this software's versions."""
-        changes: dict[str, Any] = {} if self.versions else {"versions": _versions()}
+        changes: dict[str, Any] = {} if self.versions else {"versions": versions()}
         if not self.rebuildable:
             changes["model_config"] = resnet_config(model)
         return self.replace(**changes) if changes else self

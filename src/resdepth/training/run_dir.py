@@ -43,6 +43,7 @@ class RunDir:
         self.best = self.path / "best.pt"
         self.history = self.path / "history.csv"
         self.previous = self.path / "previous.pt"  # the checkpoint before last.pt
+        self.mlflow_run = self.path / "mlflow.json"  # the MLflow run this run logs to
         self._lock_path = self.path / ".lock"
         self._lock_file: IO[str] | None = None
         self.saved: str | None = None  # where in the run last.pt stands, in words

@@ -1,0 +1,248 @@
+"""A run tracked in MLflow: its parameters, its metrics per epoch, and its model folder
+as an artifact, in any tracking store MLflow takes (a SQLite file, a server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._atomic import atomic_write
+from ..models import count_parameters
+from .callbacks import Callback
+from .evaluation import unwrap_model
+from .export import export_model
+from .history import History
+from .loggers import _numbers
+from .run_dir import RunDir
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = ["MlflowLogger", "default_artifact_location"]
+
+_MAX_PARAM = 6000  # MLflow's limit on a parameter's value, in characters
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: ``mlartifacts`` beside a SQLite or
+    local store (never the working directory by surprise), the server's choice for a
+    remote one (``None``).
+
+    Examples:
+        >>> default_artifact_location("sqlite:////data/mlruns.db")
+        '/data/mlartifacts'
+        >>> default_artifact_location("http://localhost:5000") is None
+        True
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        store = Path(tracking_uri[len("sqlite:///") :]).resolve()
+        return str(store.parent / "mlartifacts")
+    if "://" not in tracking_uri or tracking_uri.startswith("file://"):
+        return str(Path(tracking_uri.removeprefix("file://")).resolve() / "mlartifacts")
+    return None
+
+
+class MlflowLogger(Callback):
+    """Track the run in MLflow (``pip install "resdepth[mlflow]"``).
+
+    At the start: one MLflow run (named after the run folder) in ``experiment``, with
+    the model, its parameter count, the recipe and each of its fields, the resolved
+    precision and memory format, the seed and the data as parameters.  After every
+    epoch: the history row's numbers as metrics (``train_loss``, ``test_accuracy``,
+    ``learning_rate``, ...) at step ``epoch``.  At the end: the run's model folder
+    (:func:`~resdepth.export_model` of ``best.pt``) as the artifact ``model``, and the
+    run marked finished.
+
+    The MLflow run's id is kept in the run folder (``mlflow.json``): a resumed run
+    continues the same MLflow run, logs no parameter again (a value that changed, such
+    as a longer schedule, becomes the tag ``resumed.<name>``, since MLflow keeps a
+    parameter's first value) and no epoch twice.  Only the main rank logs.  A run that
+    stops early stays "running" in MLflow until it is resumed.
+
+    Args:
+        tracking_uri: the tracking store: ``sqlite:///mlruns.db`` (a file, created
+            if missing), ``http://host:5000``, ...
+        experiment: the experiment's name (created if missing).
+        artifact_location: where a new experiment keeps artifacts (default:
+            :func:`default_artifact_location`); an existing experiment keeps its own.
+        run_name: the MLflow run's name (default: the run folder's name).
+        log_model: log the model folder at the end.
+
+    Raises:
+        ImportError: without MLflow, naming the extra.
+
+    Examples:
+        >>> import tempfile
+        >>> from mlflow import MlflowClient
+        >>> from resdepth import ResNet, Trainer
+        >>> from resdepth.data import make_synthetic
+        >>> from resdepth.training import MlflowLogger
+        >>> folder = tempfile.mkdtemp()
+        >>> uri = f"sqlite:///{folder}/mlruns.db"
+        >>> trainer = Trainer(ResNet(layers=(1,), widths=(4,), num_classes=3), device="cpu",
+        ...                   progress=False, out_dir=f"{folder}/run",
+        ...                   callbacks=[MlflowLogger(uri, experiment="demo")])
+        >>> _ = trainer.fit(trainer.build_loaders(make_synthetic(16, 3, 8))[0], epochs=2)
+        >>> client = MlflowClient(uri)
+        >>> run = client.get_run(trainer.callbacks[0].run_id)
+        >>> [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+        [1, 2]
+        >>> run.data.params["recipe"], run.info.status
+        ('as1', 'FINISHED')
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str = "resdepth",
+        artifact_location: str | os.PathLike[str] | None = None,
+        run_name: str | None = None,
+        log_model: bool = True,
+    ) -> None:
+        try:
+            from mlflow import MlflowClient
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError('MlflowLogger needs MLflow: pip install "resdepth[mlflow]"') from err
+        if not isinstance(tracking_uri, str) or not tracking_uri:
+            raise TypeError(f"tracking_uri must be a non-empty string, got {tracking_uri!r}")
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = (
+            str(artifact_location) if artifact_location is not None
+            else default_artifact_location(tracking_uri)
+        )  # fmt: skip
+        self.run_name = run_name
+        self.log_model = log_model
+        self._client_class = MlflowClient
+        self._client: Any = None
+        self.run_id: str | None = None
+        self._logged_epoch = 0
+
+    # ------------------------------------------------------------------ the run
+    def _run_file(self, trainer: Trainer) -> Path | None:
+        return RunDir(trainer.out_dir).mlflow_run if trainer.out_dir is not None else None
+
+    def _recorded_run(self, trainer: Trainer) -> str | None:
+        path = self._run_file(trainer)
+        if path is None or not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # a damaged record: a new MLflow run, rather than no run
+        if record.get("tracking_uri") != self.tracking_uri:
+            return None  # tracked elsewhere before: that store keeps that run
+        run_id = record.get("run_id")
+        return str(run_id) if run_id else None
+
+    def _experiment_id(self) -> str:
+        found = self._client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        return str(
+            self._client.create_experiment(
+                self.experiment, artifact_location=self.artifact_location
+            )
+        )
+
+    def _start_run(self, trainer: Trainer) -> None:
+        self._client = self._client_class(tracking_uri=self.tracking_uri)
+        run_id = self._recorded_run(trainer)
+        if run_id is not None:
+            self.run_id = run_id
+            self._client.update_run(run_id, status="RUNNING")
+            self._logged_epoch = self._last_logged_epoch()
+            return
+        name = self.run_name or (trainer.out_dir.name if trainer.out_dir is not None else None)
+        run = self._client.create_run(self._experiment_id(), run_name=name)
+        self.run_id = str(run.info.run_id)
+        self._logged_epoch = 0
+        path = self._run_file(trainer)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            record = {"tracking_uri": self.tracking_uri, "experiment": self.experiment,
+                      "run_id": self.run_id}  # fmt: skip
+            with atomic_write(path, "w") as f:
+                f.write(json.dumps(record, indent=2) + "\n")
+
+    def _last_logged_epoch(self) -> int:
+        history = self._client.get_metric_history(self.run_id, "train_loss")
+        return max((int(m.step) for m in history), default=0)
+
+    # ------------------------------------------------------------------ what is logged
+    @staticmethod
+    def params(trainer: Trainer) -> dict[str, str]:
+        """The parameters logged for ``trainer``'s run, as MLflow stores them (text)."""
+        meta = trainer.metadata
+        values: dict[str, Any] = {
+            "model": meta.model_name,
+            "parameters": count_parameters(unwrap_model(trainer.model)),
+            "precision": trainer.precision,
+            "channels_last": trainer.channels_last,
+            "seed": meta.seed,
+            "data": json.dumps(dict(meta.data), sort_keys=True) if meta.data else None,
+            "classes": len(meta.classes) if meta.classes else None,
+            "recipe": trainer.recipe.name,
+        }
+        for key, value in trainer.recipe.to_dict().items():
+            if key not in ("name", "source", "description"):
+                values[f"recipe.{key}"] = value
+        text = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
+                if v is not None}  # fmt: skip
+        return {k: v[:_MAX_PARAM] for k, v in text.items()}
+
+    def _log_params(self, trainer: Trainer) -> None:
+        from mlflow.entities import Param, RunTag
+
+        logged = self._client.get_run(self.run_id).data.params
+        new, changed = [], []
+        for key, value in self.params(trainer).items():
+            if key not in logged:
+                new.append(Param(key, value))
+            elif logged[key] != value:  # MLflow keeps a parameter's first value
+                changed.append(RunTag(f"resumed.{key}", value))
+        self._client.log_batch(self.run_id, params=new, tags=changed)
+
+    def _log_rows(self, rows: list[dict[str, Any]]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for row in rows:
+            epoch = int(row["epoch"])
+            if epoch <= self._logged_epoch:
+                continue  # logged before a resume: never twice
+            metrics = [Metric(k, v, now, epoch) for k, v in _numbers(row).items()]
+            self._client.log_batch(self.run_id, metrics=metrics)
+            self._logged_epoch = epoch
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if not trainer.is_main:
+            return
+        self._start_run(trainer)
+        self._log_params(trainer)
+        # Epochs a crash saved but did not log (between the checkpoint and this logger).
+        self._log_rows(list(trainer.history))
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        if trainer.is_main and self.run_id is not None:
+            self._log_rows([row])
+
+    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+        if not trainer.is_main or self.run_id is None:
+            return
+        self._client.set_tag(self.run_id, "epochs_trained", str(len(history)))
+        run_dir = trainer.out_dir
+        source = None
+        if run_dir is not None:
+            files = RunDir(run_dir)
+            source = next((p for p in (files.best, files.last) if p.is_file()), None)
+        if self.log_model and source is not None:
+            with tempfile.TemporaryDirectory(prefix="resdepth-mlflow-") as tmp:
+                folder = export_model(source, Path(tmp) / "model")
+                self._client.log_artifacts(self.run_id, str(folder), artifact_path="model")
+        self._client.set_terminated(self.run_id, status="FINISHED")
