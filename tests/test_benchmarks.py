@@ -30,6 +30,7 @@ CASES = {
     "time_to_accuracy": ["--smoke", "--runs", "2", "--device", "cpu"],
     "time_budget": ["--data", "cifar10-sample", "--subset", "256", "--budget", "20s",
                     "--device", "cpu"],
+    "model_folder": ["--models", "_tiny_test_net", "--rounds", "2", "--device", "cpu"],
     "accuracy_vs_time": ["--data", "cifar10-sample", "--subset", "96", "--test-subset", "48",
                          "--epochs", "2", "--recipes", "fast", "as1", "--model",
                          "_tiny_test_net", "--device", "cpu"],
@@ -304,6 +305,20 @@ def _check_accuracy_vs_time(payload: dict, argv: list[str], printed: str) -> Non
     assert "48 test images" in payload["scale"]
 
 
+def _check_model_folder(payload: dict, argv: list[str], printed: str) -> None:
+    assert payload["rounds"] == _int_option(argv, "--rounds")
+    results = payload["results"]
+    assert [r["model"] for r in results] == _option(argv, "--models")
+    rows = _table(printed)
+    for result, row in zip(results, rows, strict=True):
+        for key in ("checkpoint_mb", "safetensors_mb", "checkpoint_load_s", "folder_load_s"):
+            _assert_positive(result[key])
+        # best.pt holds the weights, their average and the momentum: about three copies.
+        assert result["checkpoint_mb"] > 2 * result["safetensors_mb"]
+        assert row["smaller"] == f"{result['checkpoint_mb'] / result['safetensors_mb']:.1f}x"
+        assert row["folder load s"] == f"{result['folder_load_s']:.3f}"
+
+
 CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "transforms": _check_transforms_paper,
     "transforms-policies": _check_transforms_policies,
@@ -315,6 +330,7 @@ CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "time_to_accuracy": _check_time_to_accuracy,
     "time_budget": _check_time_budget,
     "accuracy_vs_time": _check_accuracy_vs_time,
+    "model_folder": _check_model_folder,
 }
 
 
