@@ -66,7 +66,7 @@ def test_export_then_eval_and_predict_from_the_folder(
     assert main(["export", str(run / "last.pt"), str(folder), "--overwrite"]) == 0
 
 
-def test_a_damaged_folder_is_one_line(
+def test_a_foreign_folder_or_an_output_that_is_a_file_is_one_line(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "model"
@@ -76,6 +76,9 @@ def test_a_damaged_folder_is_one_line(
     assert main(["eval", str(folder), "--data", str(archive)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("resdepth eval: error:") and "config.json" in err and "\n" not in err
+    (tmp_path / "afile").write_text("")
+    assert main(["export", str(folder), str(tmp_path / "afile")]) == 2  # the folder: refused
+    assert "not a resdepth model config" in capsys.readouterr().err
 
 
 def test_logger_options_that_cannot_work_are_one_line(

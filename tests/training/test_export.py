@@ -83,7 +83,7 @@ def test_the_config_speaks_timms_hub_layout_and_describes_the_run(
     assert config["num_classes"] == 3 and config["label_names"] == list(CLASSES)
     cfg = config["pretrained_cfg"]
     assert (cfg["mean"], cfg["std"]) == (list(MEAN), list(STD))  # the recipe's, not CIFAR's
-    assert cfg["input_size"][0] == 3 and cfg["classifier"] == "fc"
+    assert cfg["input_size"] == [3, 8, 8] and cfg["classifier"] == "fc"  # the run's images
     summary = config["resdepth"]["summary"]
     # The whole run's history (history.csv), though early.pt stops after epoch 1.
     history = History.from_csv(run / "history.csv")
@@ -119,6 +119,14 @@ def test_an_existing_folder_is_kept_unless_overwrite(run: Path, tmp_path: Path) 
     assert (folder / "model.safetensors").read_bytes() == before
     export_model(run / "early.pt", folder, overwrite=True)
     assert (folder / "model.safetensors").read_bytes() != before
+
+
+def test_a_readme_of_the_folder_is_kept_too(run: Path, tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("my project")
+    with pytest.raises(ExportExistsError, match="README.md"):
+        export_model(run / "best.pt", tmp_path)
+    assert (tmp_path / "README.md").read_text() == "my project"
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_a_folder_exports_again_with_its_summary(run: Path, tmp_path: Path) -> None:

@@ -131,3 +131,73 @@ def test_under_torchrun_one_rank_logs_one_run_killed_and_resumed(tmp_path: Path)
     [run] = client.search_runs([client.get_experiment_by_name("torchrun").experiment_id])
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
     assert sorted(steps) == [1, 2, 3] and run.info.status == "FINISHED"
+
+
+def test_a_database_store_needs_an_artifact_location(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="artifact_location"):
+        MlflowLogger("postgresql://user@db.example/mlflow")
+    logger = MlflowLogger("postgresql://user@db.example/mlflow", artifact_location="art")
+    assert logger.artifact_location == str(Path("art").resolve())  # absolute, for a resume
+
+
+@pytest.mark.slow
+def test_a_fresh_run_in_a_folder_with_an_old_record_gets_a_new_mlflow_run(
+    store: str, tmp_path: Path
+) -> None:
+    (tmp_path / "db").mkdir()
+    out = tmp_path / "run"
+    _fit(out, MlflowLogger(store), epochs=1)
+    first = json.loads(RunDir(out).mlflow_run.read_text())["run_id"]
+    for name in ("last.pt", "best.pt", "previous.pt", "history.csv"):
+        (out / name).unlink(missing_ok=True)  # start over, keeping mlflow.json
+    _fit(out, MlflowLogger(store), epochs=1)
+    second = json.loads(RunDir(out).mlflow_run.read_text())["run_id"]
+    client = mlflow.MlflowClient(store)
+    assert second != first
+    for run_id in (first, second):
+        assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [1]
+
+
+@pytest.mark.slow
+def test_a_rewound_resume_logs_the_epochs_again_and_says_so(store: str, tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    out = tmp_path / "run"
+    _fit(out, MlflowLogger(store), epochs=1)
+    (out / "early.pt").write_bytes((out / "last.pt").read_bytes())
+    _fit(out, MlflowLogger(store), epochs=3, resume=True)
+    _fit(out, MlflowLogger(store), epochs=3, resume=str(out / "early.pt"))
+    client = mlflow.MlflowClient(store)
+    [run] = client.search_runs([client.get_experiment_by_name("resdepth").experiment_id])
+    assert run.data.tags["resumed.rewound_from_epoch"] == "3"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    assert sorted(steps) == [1, 2, 2, 3, 3]
+
+
+@pytest.mark.slow
+def test_a_relative_store_is_found_again_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path)
+    _fit(tmp_path / "run", MlflowLogger("sqlite:///mlruns.db"), epochs=1)
+    monkeypatch.chdir(tmp_path / "a")  # sqlite:///mlruns.db would name another file here
+    logger = MlflowLogger(f"sqlite:///{tmp_path}/mlruns.db")
+    _fit(tmp_path / "run", logger, epochs=2, resume=True)
+    assert logger.run_id == json.loads(RunDir(tmp_path / "run").mlflow_run.read_text())["run_id"]
+    assert (tmp_path / "mlartifacts").is_dir() and os.listdir(tmp_path / "a") == []
+
+
+@pytest.mark.slow
+def test_a_model_no_config_describes_finishes_without_an_artifact(
+    store: str, tmp_path: Path
+) -> None:
+    (tmp_path / "db").mkdir()
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
+    logger = MlflowLogger(store)
+    trainer = Trainer(net, recipe=get_recipe("as1", batch_size=16), device="cpu",
+                      out_dir=tmp_path / "run", progress=False, callbacks=[logger])  # fmt: skip
+    trainer.fit(trainer.build_loaders(make_synthetic(32, 3, 8))[0], epochs=1)
+    run = mlflow.MlflowClient(store).get_run(logger.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["model_artifact"].startswith("none")

@@ -13,7 +13,7 @@ from torch import nn
 
 from .._validate import check_unit_range, image_batch
 from ..data import load_unlabeled, write_predictions_csv
-from ..errors import CommandError, RunFailed
+from ..errors import CommandError, ExportExistsError, RunFailed
 from ..recipes import Recipe
 from ..recipes.components import DRY_BUILDS
 from ..training import (
@@ -140,7 +140,7 @@ def export_command(args: argparse.Namespace) -> int:
     try:
         out = export_model(args.checkpoint, args.out_dir, overwrite=args.overwrite)
     except OSError as err:
-        if isinstance(err, FileExistsError):
+        if isinstance(err, ExportExistsError):
             raise
         raise RunFailed(f"cannot write {args.out_dir}: {describe_os_error(err)}") from None
     config = json.loads((out / CONFIG_NAME).read_text())

@@ -69,9 +69,9 @@ def _summary(state: Mapping[str, Any], history: History, recipe: Recipe,
         "final_test_accuracy": _finite(history[-1].get("test_accuracy")) if len(history) else None,
         "best_test_accuracy": _finite(best["test_accuracy"]) if best else None,
         "best_epoch": int(best["epoch"]) if best else None,
-        "data": dict(meta.data),
+        "data": meta.to_dict()["data"],
         "seed": meta.seed,
-        "trained_with": dict(meta.versions),
+        "trained_with": meta.to_dict()["versions"],
         "exported_with": versions(),
     }
 
@@ -85,6 +85,9 @@ def _config(model: nn.Module, state: Mapping[str, Any], meta: RunMetadata, recip
     num_classes = int(getattr(model, "num_classes", cfg.get("num_classes", 0)) or 0)
     cfg.update(architecture=architecture, num_classes=num_classes, mean=list(recipe.mean),
                std=list(recipe.std))  # fmt: skip
+    image_size = meta.data.get("image_size")  # the training images', where recorded
+    if isinstance(image_size, (list, tuple)) and len(image_size) == 3:
+        cfg["input_size"] = [int(n) for n in image_size]
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
     config: dict[str, Any] = {
         "architecture": architecture,
@@ -125,8 +128,9 @@ def _card(config: Mapping[str, Any], meta: RunMetadata) -> str:
         "```python", "import resdepth", "", 'model = resdepth.load_model("hf-hub:OWNER/NAME")',
         'transform = resdepth.load_eval_transform("hf-hub:OWNER/NAME")  # uint8 images in',
         "logits = model(transform(images))", "```", "",
-        f"Inputs: images of {cfg['input_size'][0]} channels, uint8 through the transform, or "
-        f"floats in [0, 1] normalised with mean {cfg['mean']} and std {cfg['std']}.", "",
+        f"Inputs: images of {cfg['input_size'][1]}x{cfg['input_size'][2]} with "
+        f"{cfg['input_size'][0]} channels, uint8 through the transform, or floats in [0, 1] "
+        f"normalised with mean {cfg['mean']} and std {cfg['std']}.", "",
     ]  # fmt: skip
     return "\n".join(lines)
 
@@ -182,8 +186,9 @@ def export_model(
     from safetensors.torch import save
 
     out = Path(out_dir)
-    if not overwrite and any((out / n).exists() for n in (WEIGHTS_NAME, CONFIG_NAME)):
-        raise ExportExistsError(f"{out} holds an exported model already; give overwrite=True "
+    taken = [n for n in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME) if (out / n).exists()]
+    if taken and not overwrite:
+        raise ExportExistsError(f"{out} holds {', '.join(taken)} already; give overwrite=True "
                                 "(--overwrite) or another folder")  # fmt: skip
     state = read_model_file(checkpoint)
     meta = RunMetadata.from_dict(state.get("metadata"))

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,15 +23,39 @@ from .run_dir import RunDir
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["MlflowLogger", "default_artifact_location"]
+__all__ = ["MlflowLogger", "default_artifact_location", "store_uri"]
 
 _MAX_PARAM = 6000  # MLflow's limit on a parameter's value, in characters
 
 
+def store_uri(tracking_uri: str) -> str:
+    """``tracking_uri`` with a local path made absolute, so that a run resumed from
+    another folder finds the same store (``sqlite:///mlruns.db`` names a file in the
+    working directory).
+
+    Examples:
+        >>> store_uri("http://localhost:5000")
+        'http://localhost:5000'
+        >>> store_uri("sqlite:////data/mlruns.db")
+        'sqlite:////data/mlruns.db'
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        return "sqlite:///" + str(Path(tracking_uri[len("sqlite:///") :]).resolve())
+    if tracking_uri.startswith("file://"):
+        return "file://" + str(Path(tracking_uri[len("file://") :]).resolve())
+    if "://" not in tracking_uri and tracking_uri != "databricks":
+        return str(Path(tracking_uri).resolve())
+    return tracking_uri
+
+
 def default_artifact_location(tracking_uri: str) -> str | None:
-    """Where a new experiment keeps its artifacts: ``mlartifacts`` beside a SQLite or
-    local store (never the working directory by surprise), the server's choice for a
-    remote one (``None``).
+    """Where a new experiment keeps its artifacts: ``mlartifacts`` beside a SQLite file
+    or inside a local store's folder (never the working directory by surprise), the
+    server's choice for a tracking server (``None``).
+
+    Raises:
+        ValueError: for another database (PostgreSQL, MySQL, ...), which keeps no
+            artifacts: give ``artifact_location``.
 
     Examples:
         >>> default_artifact_location("sqlite:////data/mlruns.db")
@@ -38,12 +63,18 @@ def default_artifact_location(tracking_uri: str) -> str | None:
         >>> default_artifact_location("http://localhost:5000") is None
         True
     """
-    if tracking_uri.startswith("sqlite:///"):
-        store = Path(tracking_uri[len("sqlite:///") :]).resolve()
-        return str(store.parent / "mlartifacts")
-    if "://" not in tracking_uri or tracking_uri.startswith("file://"):
-        return str(Path(tracking_uri.removeprefix("file://")).resolve() / "mlartifacts")
-    return None
+    uri = store_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri[len("sqlite:///") :]).parent / "mlartifacts")
+    if uri.startswith("file://") or ("://" not in uri and uri != "databricks"):
+        return str(Path(uri.removeprefix("file://")) / "mlartifacts")
+    if uri.startswith(("http://", "https://", "databricks")):
+        return None
+    raise ValueError(
+        f"tracking_uri {tracking_uri!r}: a database store keeps no artifacts, and MLflow "
+        "would write them to ./mlruns; give artifact_location (--mlflow-artifacts): a "
+        "folder, or s3://..."
+    )
 
 
 class MlflowLogger(Callback):
@@ -109,12 +140,14 @@ class MlflowLogger(Callback):
             raise ImportError('MlflowLogger needs MLflow: pip install "resdepth[mlflow]"') from err
         if not isinstance(tracking_uri, str) or not tracking_uri:
             raise TypeError(f"tracking_uri must be a non-empty string, got {tracking_uri!r}")
-        self.tracking_uri = tracking_uri
+        self.tracking_uri = store_uri(tracking_uri)
         self.experiment = experiment
-        self.artifact_location = (
-            str(artifact_location) if artifact_location is not None
-            else default_artifact_location(tracking_uri)
-        )  # fmt: skip
+        if artifact_location is None:
+            self.artifact_location = default_artifact_location(tracking_uri)
+        elif "://" in str(artifact_location):  # s3://, file://, ...: as given
+            self.artifact_location = str(artifact_location)
+        else:  # a folder: absolute, wherever a resume runs from
+            self.artifact_location = str(Path(artifact_location).resolve())
         self.run_name = run_name
         self.log_model = log_model
         self._client_class = MlflowClient
@@ -140,22 +173,50 @@ class MlflowLogger(Callback):
         return str(run_id) if run_id else None
 
     def _experiment_id(self) -> str:
+        from mlflow.exceptions import MlflowException
+
         found = self._client.get_experiment_by_name(self.experiment)
         if found is not None:
             return str(found.experiment_id)
-        return str(
-            self._client.create_experiment(
+        try:
+            created = self._client.create_experiment(
                 self.experiment, artifact_location=self.artifact_location
             )
-        )
+        except MlflowException:  # another shard of a study created it a moment ago
+            found = self._client.get_experiment_by_name(self.experiment)
+            if found is None:
+                raise
+            return str(found.experiment_id)
+        return str(created)
+
+    def _continue_run(self, trainer: Trainer, run_id: str) -> bool:
+        """Continue the recorded MLflow run; ``False`` where the store has lost it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.update_run(run_id, status="RUNNING")
+        except MlflowException as err:
+            first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            warnings.warn(f"MLflow run {run_id} of {trainer.out_dir} is not in "
+                          f"{self.tracking_uri} ({first}); logging to a new run",
+                          stacklevel=2)  # fmt: skip
+            return False
+        self.run_id = run_id
+        logged = self._last_logged_epoch()
+        # A resume from an earlier checkpoint (previous.pt, best.pt) trains those epochs
+        # again: they are logged again, and a tag says from where.
+        self._logged_epoch = min(logged, trainer.epoch)
+        if logged > trainer.epoch:
+            self._client.set_tag(run_id, "resumed.rewound_from_epoch", str(logged))
+        return True
 
     def _start_run(self, trainer: Trainer) -> None:
         self._client = self._client_class(tracking_uri=self.tracking_uri)
-        run_id = self._recorded_run(trainer)
-        if run_id is not None:
-            self.run_id = run_id
-            self._client.update_run(run_id, status="RUNNING")
-            self._logged_epoch = self._last_logged_epoch()
+        # Only a run that continues (a resume, or a second fit in memory) continues the
+        # recorded MLflow run; a fresh start in the same folder gets a new one.
+        continuing = trainer.epoch > 0 or trainer._progress is not None
+        run_id = self._recorded_run(trainer) if continuing else None
+        if run_id is not None and self._continue_run(trainer, run_id):
             return
         name = self.run_name or (trainer.out_dir.name if trainer.out_dir is not None else None)
         run = self._client.create_run(self._experiment_id(), run_name=name)
@@ -235,14 +296,22 @@ class MlflowLogger(Callback):
     def on_fit_end(self, trainer: Trainer, history: History) -> None:
         if not trainer.is_main or self.run_id is None:
             return
-        self._client.set_tag(self.run_id, "epochs_trained", str(len(history)))
-        run_dir = trainer.out_dir
-        source = None
-        if run_dir is not None:
-            files = RunDir(run_dir)
-            source = next((p for p in (files.best, files.last) if p.is_file()), None)
-        if self.log_model and source is not None:
-            with tempfile.TemporaryDirectory(prefix="resdepth-mlflow-") as tmp:
-                folder = export_model(source, Path(tmp) / "model")
-                self._client.log_artifacts(self.run_id, str(folder), artifact_path="model")
-        self._client.set_terminated(self.run_id, status="FINISHED")
+        status = "FAILED"
+        try:
+            self._client.set_tag(self.run_id, "epochs_trained", str(len(history)))
+            if self.log_model:
+                self._log_model(trainer)
+            status = "FINISHED"
+        finally:  # never left "running" by a failed upload
+            self._client.set_terminated(self.run_id, status=status)
+
+    def _log_model(self, trainer: Trainer) -> None:
+        files = RunDir(trainer.out_dir) if trainer.out_dir is not None else None
+        source = next((p for p in (files.best, files.last) if p.is_file()), None) if files else None
+        if source is None or not trainer.metadata.rebuildable:
+            why = "no run folder" if source is None else "a model no config can describe"
+            self._client.set_tag(self.run_id, "model_artifact", f"none ({why})")
+            return
+        with tempfile.TemporaryDirectory(prefix="resdepth-mlflow-") as tmp:
+            folder = export_model(source, Path(tmp) / "model")
+            self._client.log_artifacts(self.run_id, str(folder), artifact_path="model")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -80,24 +81,25 @@ def resolve_hub(name: str) -> Path:
     if not _HUB_NAME.match(repo):
         raise CheckpointError(f"{name}: not a Hub repository; give hf-hub:owner/name[@revision]")
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import snapshot_download
     except ImportError as err:
         raise ImportError(
             f"{name}: loading from the Hugging Face Hub needs huggingface_hub: pip install "
             '"resdepth[hub]"'
         ) from err
     repo_id, _, revision = repo.partition("@")
-    folder = None
+    try:
+        # One snapshot: both files of the same commit, even if a push comes in between.
+        folder = Path(snapshot_download(repo_id, revision=revision or None,
+                                        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))  # fmt: skip
+    except Exception as err:  # the Hub's errors: offline, missing, no access, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"{name}: cannot get it ({type(err).__name__}: {first[:200]})"
+        ) from None
     for filename in (CONFIG_NAME, WEIGHTS_NAME):
-        try:
-            path = hf_hub_download(repo_id, filename, revision=revision or None)
-        except Exception as err:  # the Hub's errors: offline, missing, no access, ...
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise CheckpointError(
-                f"{name}: cannot get {filename} ({type(err).__name__}: {first[:200]})"
-            ) from None
-        folder = Path(path).parent
-    assert folder is not None
+        if not (folder / filename).is_file():
+            raise CheckpointError(f"{name}: the repository has no {filename}")
     return folder
 
 
@@ -112,17 +114,31 @@ def _folder_and_weights(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return p.parent, p
 
 
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most ``_MAX_CONFIG_BYTES`` (a link to a device
+    or a pipe is refused, not read without end)."""
+    # Non-blocking: opening a pipe to read would wait for a writer for ever.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError(f"{path}: not a regular file")
+        data = f.read(_MAX_CONFIG_BYTES + 1)
+    if len(data) > _MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path}: more than {_MAX_CONFIG_BYTES:,} bytes, more than a "
+                              "model config holds")  # fmt: skip
+    return data
+
+
 def _read_config(path: Path) -> dict[str, Any]:
     try:
-        size = path.stat().st_size
-        if size > _MAX_CONFIG_BYTES:
-            raise CheckpointError(f"{path}: {size:,} bytes, more than a model config holds")
-        config = json.loads(path.read_bytes())
+        config = json.loads(_read_bounded(path))
     except FileNotFoundError:
         hint = f"a model folder holds {CONFIG_NAME} beside {WEIGHTS_NAME}"
         if RunDir(path.parent).has_run() or RunDir(path.parent).best.is_file():
             hint = f"{path.parent} is a run folder: give its best.pt, or resdepth export it"
         raise CheckpointError(f"{path}: no such file; {hint}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deeply for a model config") from None
     except (OSError, ValueError) as err:  # unreadable, or not JSON (UnicodeError too)
         if isinstance(err, CheckpointError):
             raise
@@ -133,6 +149,8 @@ def _read_config(path: Path) -> dict[str, Any]:
             f'{path}: not a resdepth model config (no "resdepth" object; folders of other '
             "libraries load with those)"
         )
+    if not isinstance(part.get("summary", {}), dict):
+        raise CheckpointError(f"{path}: its summary is not an object")
     if part.get("format") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format {part.get('format')!r}, this resdepth reads {FORMAT_VERSION}; "
@@ -185,8 +203,10 @@ def check_model_bounds(metadata: RunMetadata) -> None:
             continue
         _check_numbers(name, described)
         layers = described.get("layers")
-        if isinstance(layers, (list, tuple)) and sum(int(n) for n in layers) > _MAX_BLOCKS:
-            raise ValueError(f"{name}.layers: {sum(layers):,} blocks, more than {_MAX_BLOCKS:,}")
+        if isinstance(layers, (list, tuple)):
+            blocks = sum(float(n) for n in layers if is_real(n))  # each bounded already
+            if blocks > _MAX_BLOCKS:
+                raise ValueError(f"{name}.layers: {blocks:,.0f} blocks, more than {_MAX_BLOCKS:,}")
     if metadata.classes is not None and len(metadata.classes) > _MAX_INT:
         raise ValueError(f"classes: {len(metadata.classes):,} names, more than {_MAX_INT:,}")
 

@@ -373,5 +373,8 @@ def prepare(t: Trainer, train: object, state: Mapping[str, Any] | None = None) -
                         t.recipe.clip_grad_norm, t._averaging)  # fmt: skip
     t.scaler = t._step.scaler
     t.metadata = t.metadata.replace(compute=settings.to_dict())
+    if isinstance(train, DeviceLoader):  # what an exported model's config says it takes
+        image_size = [int(n) for n in train.images.shape[1:]]
+        t.metadata = t.metadata.replace(data={**t.metadata.data, "image_size": image_size})
     if t.progress and t.is_main:
         print(settings.describe(), flush=True)
