@@ -114,6 +114,16 @@ def test_a_trainer_without_a_folder_gets_a_run_of_its_own_and_no_model(
     assert client.list_artifacts(run.info.run_id) == []
 
 
+def test_a_nested_data_description_is_a_parameter() -> None:
+    from resdepth import RunMetadata
+
+    meta = RunMetadata(data={"name": "mine", "split": {"train": 32, "test": 16}})
+    trainer = Trainer(ResNet(layers=(1,), widths=(8,), num_classes=3), device="cpu",
+                      progress=False, metadata=meta)  # fmt: skip
+    logged = json.loads(MlflowLogger.params(trainer)["data"])
+    assert logged["split"] == {"train": 32, "test": 16} and logged["name"] == "mine"
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(TypeError, match="tracking_uri"):
         MlflowLogger("")

@@ -245,7 +245,8 @@ class MlflowLogger(Callback):
             "precision": trainer.precision,
             "channels_last": trainer.channels_last,
             "seed": meta.seed,
-            "data": json.dumps(dict(meta.data), sort_keys=True) if meta.data else None,
+            # to_dict: plain nested dicts (a nested data description is read-only views).
+            "data": json.dumps(meta.to_dict()["data"], sort_keys=True) if meta.data else None,
             "classes": len(meta.classes) if meta.classes else None,
             "recipe": trainer.recipe.name,
         }
