@@ -76,6 +76,17 @@ def wrn_28_10(pretrained: bool = False, **kwargs: _Any) -> _nn.Module:
     return _get_model("wrn_28_10", pretrained=pretrained, **kwargs)
 
 
+def airbench94(pretrained: bool = False, **kwargs: _Any) -> _nn.Module:
+    """airbench94's network (Jordan, 2024; 2.0M parameters): patch whitening, then three
+    conv groups; train it with the airbench94 recipe."""
+    return _get_model("airbench94", pretrained=pretrained, **kwargs)
+
+
+def airbench95(pretrained: bool = False, **kwargs: _Any) -> _nn.Module:
+    """The wider speedrun network of airbench95 (Jordan, 2024; 4.6M parameters)."""
+    return _get_model("airbench95", pretrained=pretrained, **kwargs)
+
+
 def load(path: str, device: str | None = None) -> _nn.Module:
     """A trained model in eval mode, as ``resdepth.load_model(path)`` gives it: from a
     ``best.pt``/``last.pt``, a model folder written by ``resdepth export`` (or its

@@ -8,8 +8,10 @@ give the same output on CUDA as on CPU for the same parameters; measures the
 ResNet40-FT transform stack at batch 512 (and kornia's, if installed) and the
 per-sample policies (and compares them with the CPU's); measures
 ResNet40 training images/s in fp32, bf16 + channels_last, and bf16 + channels_last +
-torch.compile; and trains ResNet40 with the `fast` recipe for a few epochs on real
-CIFAR-10, printing seconds per epoch and test accuracy.  It ends with one summary table.
+torch.compile; trains ResNet40 with the `fast` recipe for a few epochs on real
+CIFAR-10, printing seconds per epoch and test accuracy; and runs one seed of the
+speedrun (`benchmarks/speedrun.py`: airbench94 on the full data, wall time and
+accuracy).  It ends with one summary table.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import speedrun  # noqa: E402
 from _common import add_common_options, machine_info, setup, synchronize, throughput, write_json  # noqa: E402
 from train_step import make_step, time_steps  # noqa: E402
 
@@ -144,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile step")
     parser.add_argument("--subset", type=int, default=None, help="train on N images (a dry run)")
+    parser.add_argument("--skip-speedrun", action="store_true", help="skip the speedrun step")
     args = parser.parse_args(argv)
     device = setup(args)
     info = machine_info(device)
@@ -184,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         summary["short_training"] = short_training(device, args.data, args.epochs, args.subset)
     else:
         print(f"== short training skipped (no data at {args.data})")
+    if not args.skip_training and not args.skip_speedrun and Path(args.data).exists():
+        print("== the speedrun: airbench94, one seed (benchmarks/speedrun.py)")
+        argv = ["--data", args.data, "--seeds", "0", "--device", str(device)]
+        if args.subset is not None:
+            argv += ["--subset", str(args.subset), "--epochs", "1"]
+        summary["speedrun"] = speedrun.main(argv)["runs"][0]
 
     print("\n== summary")
     steps = summary["training_images_per_s"]
@@ -203,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             ("seconds per epoch (train + test)", f"{epoch_total:.2f} (target 1.5)"),
             (f"test accuracy after {s['epochs']} epochs", accuracy),  # type: ignore[index]
         ]
+    if "speedrun" in summary:
+        r = summary["speedrun"]
+        lines.append(("speedrun (airbench94, seed 0)",
+                      f"{r['test_accuracy']:.2f}% in {r['wall_seconds']:.0f} s"))  # type: ignore[index]  # fmt: skip
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
         print(f"{k:<{width}}  {v}")

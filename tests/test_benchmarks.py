@@ -34,6 +34,8 @@ CASES = {
     "accuracy_vs_time": ["--data", "cifar10-sample", "--subset", "96", "--test-subset", "48",
                          "--epochs", "2", "--recipes", "fast", "as1", "--model",
                          "_tiny_test_net", "--device", "cpu"],
+    "speedrun": ["--data", "cifar10-sample", "--subset", "128", "--epochs", "1", "--seeds", "0",
+                 "1", "--no-autotune", "--device", "cpu"],
 }  # fmt: skip
 
 # The policies `transforms.py --stack policies` times when --policies is not given.
@@ -319,6 +321,24 @@ def _check_model_folder(payload: dict, argv: list[str], printed: str) -> None:
         assert row["folder load s"] == f"{result['folder_load_s']:.3f}"
 
 
+def _check_speedrun(payload: dict, argv: list[str], printed: str) -> None:
+    runs = payload["runs"]
+    assert [r["seed"] for r in runs] == [int(s) for s in _option(argv, "--seeds")]
+    for run in runs:
+        assert 0.0 <= run["test_accuracy"] <= 100.0
+        assert 0.0 <= run["test_accuracy_without_views"] <= 100.0
+        assert 0 < run["train_seconds"] < run["wall_seconds"]
+        assert run["epochs"] == _int_option(argv, "--epochs")
+        assert (
+            f"seed {run['seed']}: {run['test_accuracy']:.2f}% with the test-time views" in printed
+        )
+    mean = statistics.fmean(r["test_accuracy"] for r in runs)
+    assert f"with views: {mean:.2f} +- " in printed
+    assert {"avx2", "avx512_bf16", "amx_bf16", "native_bf16"} <= set(payload["machine"])
+    assert payload["load_average_before"] >= 0 and "JPEG" in payload["data_note"]
+    assert "--model airbench94 --recipe airbench94" in payload["command"]
+
+
 CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "transforms": _check_transforms_paper,
     "transforms-policies": _check_transforms_policies,
@@ -331,6 +351,7 @@ CHECKS: dict[str, Callable[[dict, list[str], str], None]] = {
     "time_budget": _check_time_budget,
     "accuracy_vs_time": _check_accuracy_vs_time,
     "model_folder": _check_model_folder,
+    "speedrun": _check_speedrun,
 }
 
 

@@ -24,7 +24,11 @@ SOURCES = {
     "preact_resnet18": "He et al., 2016, Identity Mappings in Deep Residual Networks",
     "wrn_16_8": "Zagoruyko and Komodakis, 2016, Wide Residual Networks",
     "wrn_28_10": "Zagoruyko and Komodakis, 2016, Wide Residual Networks",
+    "airbench94": "Jordan, 2024, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU",
+    "airbench95": "Jordan, 2024, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU",
 }
+# The first layer's name: the speedrun networks begin with a whitening layer.
+FIRST_CONV = {"airbench94": "whiten", "airbench95": "whiten"}
 
 
 def test_list_models_excludes_patterns() -> None:
@@ -51,7 +55,7 @@ def test_every_preset_describes_itself(name: str) -> None:
     assert cfg["mean"] == CIFAR10_MEAN and cfg["std"] == CIFAR10_STD
     assert cfg["interpolation"] == "bilinear" and cfg["crop_pct"] == 1.0
     assert cfg["num_classes"] == 10
-    assert cfg["first_conv"] == "conv1" and cfg["classifier"] == "fc"
+    assert cfg["first_conv"] == FIRST_CONV.get(name, "conv1") and cfg["classifier"] == "fc"
     assert isinstance(net.get_submodule(cfg["first_conv"]), nn.Conv2d)
     assert net.get_submodule(cfg["classifier"]) is net.get_classifier()
     assert net.default_cfg is cfg

@@ -29,6 +29,7 @@ from ..training import (
 from ..training.batches import recipe_loader
 from ..training.evaluation import model_num_classes
 from ..training.model_folder import CONFIG_NAME, WEIGHTS_NAME
+from ..transforms import ViewAverage
 from .common import describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["convert_command", "eval_command", "export_command", "predict_command"]
@@ -76,6 +77,14 @@ def _model_from_file(
     return model.to(device).eval(), recipe, metadata, device, settings
 
 
+def _with_views(model: nn.Module, recipe: Recipe) -> nn.Module:
+    """``model`` over the recipe's test-time views, as the Trainer evaluates it."""
+    if recipe.test_views is None:
+        return model
+    print(f"test-time views: {recipe.test_views} (the recipe's)")
+    return ViewAverage(model, recipe.test_views)
+
+
 def convert_command(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists():
@@ -104,7 +113,7 @@ def eval_command(args: argparse.Namespace) -> int:
             data = data.with_classes(meta.classes)
     loader = recipe_loader(data, recipe, model_num_classes(model, None, recipe), device,
                            train=False)  # fmt: skip
-    result = evaluate_batches(model, loader, device, *settings)
+    result = evaluate_batches(_with_views(model, recipe), loader, device, *settings)
     print(f"{data.name}: loss {result['loss']:.4f}, accuracy {result['accuracy']:.2f}% "
           f"({len(data)} images)")  # fmt: skip
     return 0
@@ -121,7 +130,7 @@ def predict_command(args: argparse.Namespace) -> int:
     with user_input(f"--input {source}"):
         images, ids = load_unlabeled(source, split=args.split)
         check_unit_range(image_batch(images))
-        labels = predict_images(model, images, recipe.build_eval_transform(),
+        labels = predict_images(_with_views(model, recipe), images, recipe.build_eval_transform(),
                                 recipe.test_batch_size, device, *settings,
                                 tta=args.tta)  # fmt: skip
     try:

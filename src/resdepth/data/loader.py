@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .._protocols import BatchMixing, ImageTransform
-from .._validate import check_unit_range, image_batch, int_in_range, is_int, positive_int
+from .._validate import check_unit_range, flag, image_batch, int_in_range, is_int, positive_int
 
 __all__ = ["DeviceLoader"]
 
@@ -59,6 +59,12 @@ class DeviceLoader:
         world_size: number of processes sharing each epoch.
         channels_last: return images in channels_last memory format.
         classes: the class names of the labels, recorded with a run's checkpoints.
+        alternating_flip: mirror each image by a rule instead of by chance: in epoch 0
+            a random half (drawn once from the loader's seed), and from then on each
+            image the other way from the epoch before, so that any two epochs in a row
+            show every image both ways (airbench's alternating flip).  Applied to the
+            stored images before ``transform``; a function of the seed, the epoch and
+            the image's index, so a resumed run flips as the uninterrupted one.
 
     Examples:
         >>> import torch
@@ -84,6 +90,7 @@ class DeviceLoader:
         channels_last: bool = False,
         mixing: BatchMixing | None = None,
         classes: Sequence[str] | None = None,
+        alternating_flip: bool = False,
     ) -> None:
         check_unit_range(image_batch(images))
         if (
@@ -124,6 +131,12 @@ class DeviceLoader:
         # The same shuffle on every rank, but each rank draws its own augmentations.
         seed = int(torch.randint(0, 2**62, (1,), generator=self._shuffle_gen).item()) + rank
         self._augment_gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.alternating_flip = flag("alternating_flip", alternating_flip)
+        self._first_flips: Tensor | None = None
+        if self.alternating_flip:  # from the seed alone: every rank and a resume agree
+            bits = torch.Generator().manual_seed(seed - rank + 1)
+            n = self.images.shape[0]
+            self._first_flips = torch.randint(0, 2, (n,), generator=bits).bool().to(self.device)
         self.epoch = 0
         self._position = 0  # batches of the current epoch already yielded
         self._epoch_start_state: Tensor | None = None
@@ -179,6 +192,9 @@ class DeviceLoader:
             idx = indices[b * self.batch_size : (b + 1) * self.batch_size]
             x = self.images.index_select(0, idx)
             y = self.labels.index_select(0, idx)
+            if self._first_flips is not None:
+                flips = self._first_flips.index_select(0, idx) ^ bool(self.epoch % 2)
+                x = torch.where(flips[:, None, None, None], x.flip(-1), x)
             if self.transform is not None:
                 x = self.transform(x, generator=self._augment_gen)
             if self.channels_last:

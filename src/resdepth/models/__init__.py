@@ -6,6 +6,8 @@ from .hub import make_pretrained_cfg
 from .paper import load_paper_checkpoint, paper_model_config, read_paper_state_dict
 from .preact import BLOCKS, PreActBasicBlock, PreActBottleneck, WideBasicBlock
 from .presets import (
+    airbench94,
+    airbench95,
     preact_resnet18,
     resnet10,
     resnet18,
@@ -24,9 +26,16 @@ from .sizing import (
     fit_widths,
     resnet_num_parameters,
 )
+from .speedrun import ConvGroup, PatchWhitening, SpeedrunNet, whitening_weights
 from .summary import LayerRow, ModelSummary, summary
 
 __all__ = [
+    "ConvGroup",
+    "PatchWhitening",
+    "SpeedrunNet",
+    "airbench94",
+    "airbench95",
+    "whitening_weights",
     "BLOCKS",
     "BasicBlock",
     "Bottleneck",

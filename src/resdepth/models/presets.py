@@ -1,5 +1,6 @@
-"""Named networks: the paper's ResNet10, ResNet40 and ResNet102, ResNet-18, and the
-standard CIFAR baselines PreAct-ResNet-18, WRN-16-8 and WRN-28-10.
+"""Named networks: the paper's ResNet10, ResNet40 and ResNet102, ResNet-18, the
+standard CIFAR baselines PreAct-ResNet-18, WRN-16-8 and WRN-28-10, and the speedrun
+networks airbench94 and airbench95.
 
 Each preset is a thin, keyword-only function over one builder, which also sets its
 ``pretrained_cfg`` (see :mod:`resdepth.models.hub`); any
@@ -17,8 +18,11 @@ from .hub import make_pretrained_cfg
 from .preact import PreActBasicBlock, WideBasicBlock
 from .registry import register_model, unknown_arguments_error
 from .resnet import ResNet
+from .speedrun import SpeedrunNet
 
 __all__ = [
+    "airbench94",
+    "airbench95",
     "preact_resnet18",
     "resnet10",
     "resnet18",
@@ -145,3 +149,43 @@ def wrn_28_10(*, num_classes: int = 10, dropout: float = 0.0, **overrides: Any) 
     36,479,194 trainable parameters with 10 classes (the paper's 36.5M).
     """
     return _wide("wrn_28_10", num_classes, dropout, overrides)
+
+
+_JORDAN = "Jordan, 2024, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU (arXiv 2404.00498)"
+_SPEEDRUN_ARGS = frozenset(inspect.signature(SpeedrunNet.__init__).parameters) - {"self"}
+
+
+def _speedrun(name: str, widths: tuple[int, ...], overrides: dict[str, Any]) -> SpeedrunNet:
+    if not set(overrides) <= _SPEEDRUN_ARGS:
+        raise unknown_arguments_error(name, set(overrides) - _SPEEDRUN_ARGS, _SPEEDRUN_ARGS)
+    net = SpeedrunNet(**{"widths": widths, **overrides})
+    net.pretrained_cfg.update(architecture=name, source=_JORDAN)
+    return net
+
+
+@register_model
+def airbench94(*, num_classes: int = 10, **overrides: Any) -> SpeedrunNet:
+    """airbench94's network (Jordan, 2024): patch whitening (2x2, 24 channels), then
+    groups of widths 64, 256, 256 (:class:`~resdepth.models.SpeedrunNet`).
+
+    1,971,352 trainable parameters with 10 classes (1,972,792 in all); train it with
+    the ``airbench94`` recipe; a Trainer fits its whitening layer on training images
+    when the run starts.
+
+    Examples:
+        >>> from resdepth import count_parameters, depth, presets
+        >>> net = presets.airbench94()
+        >>> count_parameters(net), depth(net)
+        (1971352, 8)
+    """
+    return _speedrun("airbench94", (64, 256, 256), dict(overrides, num_classes=num_classes))
+
+
+@register_model
+def airbench95(*, num_classes: int = 10, **overrides: Any) -> SpeedrunNet:
+    """The wider speedrun network of airbench95 (Jordan, 2024): groups of widths 128,
+    384, 384.
+
+    4,604,440 trainable parameters with 10 classes.
+    """
+    return _speedrun("airbench95", (128, 384, 384), dict(overrides, num_classes=num_classes))

@@ -40,7 +40,7 @@ from .registry import (
     register_recipe,
     unregister_recipe,
 )
-from .weight_decay import NORM_LAYERS, weight_decay_groups
+from .weight_decay import NORM_LAYERS, norm_bias_group, weight_decay_groups
 
 __all__ = [
     "METRICS",
@@ -71,5 +71,6 @@ __all__ = [
     "unregister_optimizer",
     "unregister_recipe",
     "unregister_schedule",
+    "norm_bias_group",
     "weight_decay_groups",
 ]

@@ -85,12 +85,15 @@ class Schedule:
 
 
 class WarmupLinearDecay:
-    """Learning-rate factor: linear warm-up from ``start`` to 1, then linear decay to 0.
+    """Learning-rate factor: linear warm-up from ``start`` to 1, then linear decay to
+    ``end`` (0 by default).
 
     A callable object rather than a lambda, so ``LambdaLR`` can save and restore it.
     """
 
-    def __init__(self, warmup_steps: int, total_steps: int, start: float = 0.1) -> None:
+    def __init__(
+        self, warmup_steps: int, total_steps: int, start: float = 0.1, end: float = 0.0
+    ) -> None:
         self.warmup_steps = max(0, int(warmup_steps))
         self.total_steps = max(1, int(total_steps))
         if self.warmup_steps >= self.total_steps:
@@ -98,13 +101,14 @@ class WarmupLinearDecay:
                 f"the warm-up ({self.warmup_steps} steps) must be shorter than the schedule "
                 f"({self.total_steps} steps)"
             )
-        self.start = float(start)
+        self.start, self.end = float(start), float(end)
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
             return self.start + (1.0 - self.start) * step / self.warmup_steps
         remaining = self.total_steps - self.warmup_steps
-        return max(0.0, 1.0 - (step - self.warmup_steps) / remaining)
+        done = min(1.0, (step - self.warmup_steps) / remaining)
+        return max(0.0, 1.0 - (1.0 - self.end) * done)
 
 
 _OPTIMIZERS: Registry[type[torch.optim.Optimizer]] = Registry("optimizer")
@@ -280,13 +284,23 @@ def _warmup_linear(
     length: ScheduleLength,
     warmup_epochs: float = 1,
     start_factor: float = 0.1,
+    end_factor: float = 0.0,
+    warmup_fraction: float | None = None,
 ) -> lr_scheduler.LambdaLR:
-    if not warmup_epochs < length.epochs:
+    if not 0.0 <= end_factor <= 1.0:
+        raise ValueError(f"end_factor must be in [0, 1], got {end_factor!r}")
+    if warmup_fraction is not None:  # a share of the run, whatever its length
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}")
+        warmup = int(warmup_fraction * length.total)
+    elif not warmup_epochs < length.epochs:
         raise ValueError(
             f"the warm-up ({warmup_epochs} epochs) must be shorter than the run "
             f"({length.epochs} epochs): lower scheduler_kwargs['warmup_epochs'] or train longer"
         )
-    factor = WarmupLinearDecay(length.steps(warmup_epochs), length.total, start=start_factor)
+    else:
+        warmup = length.steps(warmup_epochs)
+    factor = WarmupLinearDecay(warmup, length.total, start_factor, end_factor)
     return lr_scheduler.LambdaLR(optimizer, factor)
 
 

@@ -12,45 +12,66 @@ from torch import nn
 
 from .._validate import (
     choice,
+    flag,
     float_in_range,
     non_empty_string,
     non_negative_float,
     positive_float,
     positive_int,
 )
-from ..transforms import CIFAR10_MEAN, CIFAR10_STD, BatchTransform, Compose, Normalize, ToFloat
+from ..transforms import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    TEST_VIEWS,
+    BatchTransform,
+    Compose,
+    Normalize,
+    ToFloat,
+)
+from ._checks import (
+    _DECAY_FIELDS,
+    METRICS,
+    check_augment,
+    check_mixing,
+    check_optimizer,
+    check_schedule,
+)
 from ._frozen import freeze as _freeze
 from ._frozen import thaw as _thaw
 from .components import (
-    DRY_BUILDS,
     ScheduleLength,
     get_augmentation,
     get_mixing,
     get_optimizer,
     get_schedule,
-    keyword_names,
 )
-from .weight_decay import weight_decay_groups
+from .weight_decay import norm_bias_group, optimizer_defaults, weight_decay_groups
 
 __all__ = ["METRICS", "Recipe", "TransformSpec"]
 
 #: ``(transform name, keyword arguments)``; names from :func:`register_augmentation`.
 TransformSpec = tuple[str, Mapping[str, Any]]
 
-#: The history metrics a recipe can monitor (columns of ``history.csv``).
-METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 
 # Overrides that reach into optimizer_kwargs rather than replacing a field.
 _OPTIMIZER_SHORTCUTS = ("lr", "momentum", "weight_decay", "nesterov", "betas")
 # Fields that describe a recipe without changing what training does.
 DESCRIPTIVE_FIELDS = ("source", "description")
-# Weight-decay groups: None means the optimizer's own weight_decay.
-_DECAY_FIELDS = ("norm_weight_decay", "bias_weight_decay")
+#: The lookahead's decay at the end of a run: airbench's 0.95 per step over 5 steps.
+LOOKAHEAD_DECAY = 0.95**5
 # Left out of to_dict while at these values (off), so older checkpoints still resume.
 _OPTIONAL_FIELDS: dict[str, Any] = {
-    name: None for name in (*_DECAY_FIELDS, "ema_decay", "clip_grad_norm")
+    name: None
+    for name in (
+        *_DECAY_FIELDS,
+        "ema_decay",
+        "clip_grad_norm",
+        "norm_bias_lr_scale",
+        "lookahead_every",
+        "test_views",
+    )  # fmt: skip
 }
-_OPTIONAL_FIELDS["eval_every"] = 1
+_OPTIONAL_FIELDS.update(eval_every=1, lookahead_decay=LOOKAHEAD_DECAY, alternating_flip=False)
 _KEPT = object()  # what no field equals
 
 
@@ -102,6 +123,21 @@ class Recipe:
             (after unscaling under fp16); ``None``: off.
         eval_every: evaluate every so many epochs (and after the last); others record
             no test figures.
+        norm_bias_lr_scale: the learning rate of the normalisation layers' biases is
+            the optimiser's times this, and their weight decay divided by it (the
+            product, the decay per step, stays); ``None``: off.
+        lookahead_every: every so many steps, move the weights toward a slow copy of
+            the model's floating-point state, which then replaces them; the run ends
+            on the slow copy (:class:`~resdepth.training.Lookahead`); ``None``: off.
+        lookahead_decay: the slow copy's decay at the end of the run; it ramps up as
+            the cube of the run's progress.
+        alternating_flip: flip a random half of the training images in the first
+            epoch, then flip each image in every other epoch (by its index, so an
+            image is seen both ways in any two epochs in a row); a
+            :class:`~resdepth.data.DeviceLoader` does it, before ``augment``.
+        test_views: evaluate and predict on the average of the logits of several
+            views of each image (:data:`~resdepth.transforms.TEST_VIEWS`): ``"flip"``
+            or ``"flip_shift"``; ``None``: the image alone.
 
     Examples:
         >>> from resdepth.recipes import get_recipe
@@ -137,6 +173,11 @@ class Recipe:
     ema_decay: float | None = None
     clip_grad_norm: float | None = None
     eval_every: int = 1
+    norm_bias_lr_scale: float | None = None
+    lookahead_every: int | None = None
+    lookahead_decay: float = LOOKAHEAD_DECAY
+    alternating_flip: bool = False
+    test_views: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("optimizer_kwargs", "scheduler_kwargs", "mixing_kwargs"):
@@ -150,10 +191,8 @@ class Recipe:
                      "std"):  # fmt: skip
             object.__setattr__(self, name, _freeze(getattr(self, name)))
         self._check_numbers()
-        self._check_optimizer()
-        self._check_schedule()
-        self._check_augment()
-        self._check_mixing()
+        for check in (check_optimizer, check_schedule, check_augment, check_mixing):
+            check(self)
 
     # ------------------------------------------------------------------ validation
     def _check_numbers(self) -> None:
@@ -166,6 +205,13 @@ class Recipe:
             object.__setattr__(self, "clip_grad_norm",
                                positive_float("clip_grad_norm", self.clip_grad_norm))  # fmt: skip
         float_in_range("label_smoothing", self.label_smoothing, 0.0, 1.0, include_high=False)
+        if self.norm_bias_lr_scale is not None:
+            positive_float("norm_bias_lr_scale", self.norm_bias_lr_scale)
+        if self.lookahead_every is not None:
+            positive_int("lookahead_every", self.lookahead_every)
+        float_in_range("lookahead_decay", self.lookahead_decay, 0.0, 1.0)
+        flag("alternating_flip", self.alternating_flip)
+        choice("test_views", self.test_views, (None, *TEST_VIEWS))
         for name in _DECAY_FIELDS:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, non_negative_float(name, getattr(self, name)))
@@ -176,99 +222,6 @@ class Recipe:
                 f"recipe {self.name!r}: mean must be finite and std finite and positive, one "
                 f"of each per channel, got {self.mean} and {self.std} ({err})"
             ) from None
-
-    def _check_kwargs(self, field_name: str, kwargs: Mapping[str, Any], fn: Any, skip: int,
-                      what: str, reserved: tuple[str, ...] = ()) -> None:  # fmt: skip
-        allowed, open_ended = keyword_names(fn, skip=skip)
-        allowed -= set(reserved)
-        unknown = (
-            sorted(set(kwargs) - allowed) if not open_ended else sorted(set(kwargs) & set(reserved))
-        )
-        if unknown:
-            raise ValueError(
-                f"recipe {self.name!r}: {field_name} has {', '.join(map(repr, unknown))}, "
-                f"which {what} does not take; it takes {', '.join(sorted(allowed)) or 'nothing'}"
-            )
-
-    def _check_optimizer(self) -> None:
-        cls = get_optimizer(self.optimizer)
-        lr = self.optimizer_kwargs.get("lr")
-        try:
-            positive_float("lr", lr)
-        except ValueError:
-            raise ValueError(
-                f"recipe {self.name!r}: optimizer_kwargs must hold a finite, positive lr, "
-                f"got {lr!r}"
-            ) from None
-        what = f"{self.optimizer} ({cls.__module__}.{cls.__name__})"
-        self._check_kwargs("optimizer_kwargs", self.optimizer_kwargs, cls, 1, what)
-        allowed, open_ended = keyword_names(cls, skip=1)
-        for name in _DECAY_FIELDS:
-            if getattr(self, name) is not None and not (open_ended or "weight_decay" in allowed):
-                raise ValueError(
-                    f"recipe {self.name!r}: {name} needs an optimizer that takes weight_decay, "
-                    f"which {what} does not"
-                )
-        if not DRY_BUILDS.enabled:
-            return
-        try:  # values: the optimizer's own checks, on a throw-away parameter
-            cls([nn.Parameter(torch.zeros(1))], **_thaw(self.optimizer_kwargs))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"recipe {self.name!r}: optimizer_kwargs: {err}") from None
-
-    def _check_schedule(self) -> None:
-        schedule = get_schedule(self.scheduler)
-        choice("scheduler_interval", self.scheduler_interval, ("epoch", "batch"))
-        if schedule.on_metric and self.scheduler_interval != "epoch":
-            raise ValueError(
-                f"a {self.scheduler} scheduler steps per epoch on its monitored metric"
-            )
-        choice("monitor", self.monitor, (*METRICS, None))
-        if schedule.on_metric and not self.monitor:
-            raise ValueError(
-                f"a {self.scheduler} scheduler needs monitor= (for example 'test_accuracy')"
-            )
-        if schedule.on_metric and (self.monitor or "").startswith("test") and self.eval_every > 1:
-            raise ValueError(
-                f"recipe {self.name!r}: a {self.scheduler} scheduler on {self.monitor} needs "
-                f"a test figure every epoch, so eval_every must be 1, got {self.eval_every}"
-            )
-        self._check_kwargs("scheduler_kwargs", self.scheduler_kwargs, schedule.build, 2,
-                           f"the {self.scheduler!r} schedule")  # fmt: skip
-        if not DRY_BUILDS.enabled:
-            return
-        try:
-            probe = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
-            self.build_scheduler(probe, steps_per_epoch=100)  # room for a fractional warm-up
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"recipe {self.name!r}: scheduler_kwargs: {err}") from None
-
-    def _check_augment(self) -> None:
-        for spec in self.augment:
-            if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping)):
-                raise ValueError(f"augment entries must be (name, kwargs) pairs, got {spec!r}")
-            try:
-                cls = get_augmentation(spec[0])
-            except ValueError as err:
-                raise ValueError(f"augment names an {err}") from None
-            self._check_kwargs(f"augment {spec[0]!r}", spec[1], cls, 0, spec[0])
-            try:
-                cls(**_thaw(spec[1]))
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"recipe {self.name!r}: augment {spec[0]!r}: {err}") from None
-
-    def _check_mixing(self) -> None:
-        if self.mixing is None:
-            if self.mixing_kwargs:
-                raise ValueError(f"recipe {self.name!r}: mixing_kwargs given without mixing")
-            return
-        cls = get_mixing(self.mixing)
-        self._check_kwargs("mixing_kwargs", self.mixing_kwargs, cls, 0, self.mixing,
-                           reserved=("num_classes",))  # fmt: skip
-        try:
-            self.build_mixing(num_classes=2)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"recipe {self.name!r}: mixing_kwargs: {err}") from None
 
     @property
     def lr(self) -> float:
@@ -348,13 +301,18 @@ class Recipe:
             TypeError: if those fields are set and ``model`` is not an ``nn.Module``.
         """
         kwargs = _thaw(self.optimizer_kwargs)
-        if self.norm_weight_decay is None and self.bias_weight_decay is None:
+        grouped = (self.norm_weight_decay, self.bias_weight_decay, self.norm_bias_lr_scale)
+        if all(value is None for value in grouped):
             params = model.parameters() if isinstance(model, nn.Module) else model
             return get_optimizer(self.optimizer)(params, **kwargs)
         if not isinstance(model, nn.Module):
-            raise TypeError(f"recipe {self.name!r} sets norm_weight_decay or bias_weight_decay, "
-                            "which needs the model, an nn.Module, not parameters")  # fmt: skip
+            raise TypeError(f"recipe {self.name!r} sets norm_weight_decay, bias_weight_decay "
+                            "or norm_bias_lr_scale, which needs the model, an nn.Module, not "
+                            "parameters")  # fmt: skip
         groups = weight_decay_groups(model, None, self.norm_weight_decay, self.bias_weight_decay)
+        if self.norm_bias_lr_scale is not None:
+            defaults = {**optimizer_defaults(get_optimizer(self.optimizer)), **kwargs}
+            groups = norm_bias_group(model, groups, self.norm_bias_lr_scale, defaults)
         return get_optimizer(self.optimizer)(groups, **kwargs)
 
     def build_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1) -> Any:

@@ -7,13 +7,15 @@ The split that torchvision's reference scripts (``--norm-weight-decay``,
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+import torch
 from torch import nn
 
 from .._validate import non_negative_float
 
-__all__ = ["NORM_LAYERS", "weight_decay_groups"]
+__all__ = ["NORM_LAYERS", "norm_bias_group", "optimizer_defaults", "weight_decay_groups"]
 
 #: The module classes whose parameters (weights and biases) count as normalisation:
 #: every batch and instance norm (``_NormBase``), ``GroupNorm``, ``LayerNorm``, ``RMSNorm``.
@@ -75,3 +77,57 @@ def weight_decay_groups(
                 group["weight_decay"] = decays[field]
             groups.append(group)
     return groups
+
+
+def norm_bias_group(
+    model: nn.Module, groups: list[dict[str, Any]], lr_scale: float, defaults: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``groups`` with the biases of ``model``'s normalisation layers moved to a group
+    of their own, at ``lr_scale`` times the learning rate and the weight decay divided
+    by it: the decay per step (learning rate times weight decay) stays that of the
+    group each bias came from.  airbench trains its BatchNorm biases so, at 64x.
+
+    Args:
+        model: the model the groups hold the parameters of.
+        groups: parameter groups (:func:`weight_decay_groups`).
+        lr_scale: the learning-rate factor, positive.
+        defaults: the optimizer's keyword arguments (its ``lr`` and ``weight_decay``).
+
+    Examples:
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+        >>> groups = norm_bias_group(net, [{"params": list(net.parameters())}], 64.0,
+        ...                          {"lr": 0.1, "weight_decay": 6.4e-3})
+        >>> [(len(g["params"]), g.get("lr"), g.get("weight_decay")) for g in groups]
+        [(3, None, None), (1, 6.4, 0.0001)]
+    """
+    scale = non_negative_float("norm_bias_lr_scale", lr_scale)
+    norms = [m for m in model.modules() if isinstance(m, NORM_LAYERS)]
+    biases = {id(m.bias) for m in norms if isinstance(getattr(m, "bias", None), nn.Parameter)}
+    if not biases or scale == 0:
+        return groups
+    out: list[dict[str, Any]] = []
+    moved: dict[float, list[nn.Parameter]] = {}
+    for group in groups:
+        decay = float(group.get("weight_decay", defaults.get("weight_decay", 0.0)))
+        kept = [p for p in group["params"] if id(p) not in biases]
+        moved.setdefault(decay, []).extend(p for p in group["params"] if id(p) in biases)
+        if kept:
+            out.append({**group, "params": kept})
+    lr = float(defaults["lr"])
+    for decay, members in moved.items():
+        if members:
+            out.append({"params": members, "lr": lr * scale, "weight_decay": decay / scale})
+    return out
+
+
+def optimizer_defaults(optimizer: type[torch.optim.Optimizer]) -> dict[str, Any]:
+    """The keyword defaults of an optimizer class (``{"lr": ..., "weight_decay": 0, ...}``).
+
+    Examples:
+        >>> import torch
+        >>> optimizer_defaults(torch.optim.AdamW)["weight_decay"]
+        0.01
+    """
+    parameters = inspect.signature(optimizer).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}

@@ -6,14 +6,16 @@ checkpoint: the optimisation step (:mod:`~resdepth.training.step`), the epoch lo
 checkpoint says about its run (:class:`RunMetadata`), the history
 (:class:`History`), the choice of precision and memory format
 (:mod:`~resdepth.training.settings`), the weight average
-(:class:`WeightAveraging`), a time budget (:class:`TimeBudget`), progress, signals
-and mid-epoch checkpoints, and torchrun.
+(:class:`WeightAveraging`), the lookahead (:class:`Lookahead`), layers fitted on
+data when a run starts (:mod:`~resdepth.training.data_init`), a time budget
+(:class:`TimeBudget`), progress, signals and mid-epoch checkpoints, and torchrun.
 """
 
 from .averaging import WeightAveraging
 from .budget import TimeBudget
 from .callbacks import Callback
 from .checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from .data_init import init_from_data, set_epoch
 from .evaluation import evaluate_batches, predict_images, unwrap_model
 from .export import export_model
 from .history import COLUMNS, PAPER_COLUMNS, History
@@ -25,6 +27,7 @@ from .loading import (
     read_model_file,
 )
 from .loggers import JsonLinesLogger, TensorBoardLogger
+from .lookahead import Lookahead
 from .metadata import RunMetadata, resnet_config
 from .mlflow_logger import MlflowLogger, default_artifact_location
 from .model_folder import check_model_bounds, read_model_folder
@@ -35,6 +38,9 @@ from .stopping import CheckpointEvery
 from .trainer import Trainer
 
 __all__ = [
+    "Lookahead",
+    "init_from_data",
+    "set_epoch",
     "COLUMNS",
     "FORMAT",
     "PAPER_COLUMNS",

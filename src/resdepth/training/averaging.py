@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .._validate import float_in_range
+from ..transforms import ViewAverage
 from . import distributed as dist
 from .evaluation import unwrap_model
 
@@ -111,8 +112,11 @@ class WeightAveraging:
 
 def inference_module(t: Trainer) -> nn.Module:
     """The module trainer ``t`` evaluates and predicts with: the averaged weights once
-    there are any, else the trained ones."""
+    there are any, else the trained ones; over the recipe's ``test_views`` if it sets any."""
     averaging = t._averaging
     if averaging is not None and averaging.updates > 0:
-        return averaging.module
-    return unwrap_model(t._net)
+        net = averaging.module
+    else:
+        net = unwrap_model(t._net)
+    views = t.recipe.test_views
+    return ViewAverage(net, views) if views is not None else net

@@ -107,6 +107,12 @@ def recipe_batches(
 ) -> RecipeBatches:
     """``batches`` with ``recipe``'s train-time transform and mixing (``train``) or its
     evaluation transform, as the recipe's own loaders apply them."""
+    if train and recipe.alternating_flip:
+        raise ValueError(
+            f"recipe {recipe.name!r} sets alternating_flip, which flips each image by its "
+            "index: give the training data as a DeviceLoader (trainer.build_loaders(train)) "
+            "or a Dataset, not batches"
+        )
     transform = recipe.build_train_transform(compile) if train else recipe.build_eval_transform()
     mixing = recipe.build_mixing(num_classes, compile=compile) if train else None
     kind = SizedRecipeBatches if hasattr(batches, "__len__") else RecipeBatches
@@ -138,4 +144,5 @@ def recipe_loader(
         mixing=recipe.build_mixing(num_classes, compile=compile) if train else None,
         generator=seed, device=device, rank=dist.rank(), world_size=dist.world_size(),
         channels_last=channels_last, classes=classes,
+        alternating_flip=train and recipe.alternating_flip,
     )  # fmt: skip

@@ -27,7 +27,7 @@ from ..data import DeviceLoader
 from . import distributed as dist
 from . import resume as resumption
 from .averaging import inference_module
-from .evaluation import autocast, to_device
+from .evaluation import autocast, to_device, unwrap_model
 from .settings import training_batch_shape
 from .stopping import CheckpointEvery
 
@@ -152,7 +152,7 @@ class TimeBudget:
         zeros (no random draws, BatchNorm in eval mode), times the batches."""
         if self._eval_batches == 0:
             return 0.0
-        shape = training_batch_shape(self._train, inference_module(t), t.recipe.batch_size)
+        shape = training_batch_shape(self._train, unwrap_model(t.model), t.recipe.batch_size)
         if shape is None:
             return 0.0
         net = inference_module(t)

@@ -212,6 +212,13 @@ def check_fit_inputs(recipe: Recipe, train: object, val: object, epochs: object)
             raise ValueError(f"{name} has no batches ({data!r}); give it data")
     if recipe.scheduler_interval == "batch" and not hasattr(train, "__len__"):
         raise ValueError("a per-batch schedule needs train batches with a length")
+    if recipe.lookahead_every is not None and not hasattr(train, "__len__"):
+        raise ValueError("lookahead_every needs train batches with a length (the run's steps)")
+    if isinstance(train, DeviceLoader) and recipe.alternating_flip and not train.alternating_flip:
+        raise ValueError(
+            f"recipe {recipe.name!r} sets alternating_flip but the train loader does not flip: "
+            "make it with trainer.build_loaders(...) or DeviceLoader(..., alternating_flip=True)"
+        )
     if isinstance(train, DeviceLoader) and recipe.mixing and train.mixing is None:
         raise ValueError(
             f"recipe {recipe.name!r} mixes batches ({recipe.mixing}) but the train loader "

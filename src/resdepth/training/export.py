@@ -93,7 +93,7 @@ def _config(model: nn.Module, state: Mapping[str, Any], meta: RunMetadata, recip
         "architecture": architecture,
         "num_classes": num_classes,
         "num_features": int(getattr(model, "num_features", 0) or 0),
-        "global_pool": "avg",
+        "global_pool": str(getattr(model, "global_pool", "avg")),
         "pretrained_cfg": cfg,
     }
     if meta.classes is not None:

@@ -24,7 +24,9 @@ from torch import Tensor
 from ..data import DeviceLoader
 from ..errors import RunInterrupted
 from . import distributed as dist
+from .data_init import set_epoch
 from .epoch import EpochProgress, check_loss, describe_row, epoch_row
+from .evaluation import unwrap_model
 from .stopping import Pauses
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ def run_epoch(
         lr = float(t.optimizer.param_groups[0]["lr"])
         t._progress = EpochProgress.begin(epoch, lr, t.device)
     progress = t._progress
+    set_epoch(unwrap_model(t.model), epoch)  # layers that change with the epoch
     start = time.perf_counter()
     _train(t, train, progress, pauses)
     progress.seconds += time.perf_counter() - start
@@ -108,8 +111,11 @@ def _train(t: Trainer, train: Batches, progress: EpochProgress, pauses: Pauses |
         batches = ()
     train_step = t._step
     assert train_step is not None, "fit prepares the step before the first epoch"
+    lookahead, per_epoch = train_step.lookahead, len(train) if hasattr(train, "__len__") else 0  # type: ignore[arg-type]
     with join:
         for step, (x, y) in enumerate(batches, start=progress.step):
+            if lookahead is not None:  # the run's length now: a time budget may change it
+                lookahead.total_steps = per_epoch * t.recipe.epochs
             per_batch = t.recipe.scheduler_interval == "batch"
             train_step(x, y, progress, step, t.scheduler if per_batch else None)
             progress.step, t._steps_run = step + 1, t._steps_run + 1

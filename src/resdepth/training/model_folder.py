@@ -53,7 +53,8 @@ _MAX_INT = 100_000  # classes, widths, ...: beyond any network of small images
 _MAX_BLOCKS = 1_000  # residual blocks in all (ResNet102 has 50)
 _MAX_LIST = 64
 _DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-           torch.float64: "F64", torch.int64: "I64", torch.int32: "I32"}  # fmt: skip
+           torch.float64: "F64", torch.int64: "I64", torch.int32: "I32", torch.int16: "I16",
+           torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}  # fmt: skip
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 

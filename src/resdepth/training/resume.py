@@ -208,14 +208,19 @@ def replan_schedule(
 def rank_state(trainer: Trainer, train: object) -> dict[str, Any]:
     """This rank's share of a checkpoint of ``trainer``: the ``train`` loader's position
     and random streams (a :class:`~resdepth.data.DeviceLoader`, or the augmentation
-    stream of a user's batches; ``None`` for other batches), the torch generators and,
-    under DDP, the model's buffers and the epoch's running sums."""
+    stream of a user's batches; ``None`` for other batches), the torch generators, the
+    lookahead's slow copy where there is one (under DDP its BatchNorm statistics differ
+    between ranks) and, under DDP, the model's buffers and the epoch's running sums."""
     device = trainer.device
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
     state = {
         "loader": train.state_dict() if isinstance(train, (DeviceLoader, RecipeBatches)) else None,
         "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
     }
+    if trainer.lookahead is not None:
+        lookahead = trainer.lookahead.state_dict()
+        lookahead["slow"] = [t.cpu() for t in lookahead["slow"]]  # see the CPU note below
+        state["lookahead"] = lookahead
     if dist.is_distributed():
         # Within an epoch DDP's ranks hold different buffers (each updates BatchNorm's
         # running statistics with its own batch, and DDP under Join broadcasts the
@@ -249,6 +254,8 @@ def restore_rank_state(
             for name, buffer in unwrap_model(trainer.model).named_buffers():
                 if name in own["buffers"]:
                     buffer.copy_(own["buffers"][name])
+    if trainer.lookahead is not None and own.get("lookahead") is not None:
+        trainer.lookahead.load_state_dict(own["lookahead"])
     # Saved under DDP: this rank's own sums (older checkpoints hold rank 0's only).
     progress: dict[str, Any] | None = own["progress"] if "progress" in own else state["progress"]
     return progress

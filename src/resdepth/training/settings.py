@@ -33,7 +33,9 @@ from ..data import DeviceLoader
 from . import autotune
 from . import distributed as dist
 from .averaging import WeightAveraging
+from .data_init import has_epoch_hooks
 from .evaluation import unwrap_model
+from .lookahead import Lookahead
 from .step import TrainStep
 
 if TYPE_CHECKING:
@@ -343,7 +345,10 @@ def wrap_model(
     ddp = None
     if dist.is_distributed():
         ids = [device.index] if device.type == "cuda" else None
-        net = ddp = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        # A module whose parameters freeze in some epochs (set_epoch) leaves them unused.
+        unused = has_epoch_hooks(model)
+        net = ddp = nn.parallel.DistributedDataParallel(net, device_ids=ids,
+                                                        find_unused_parameters=unused)  # fmt: skip
     # torch.compile returns a module that forwards to the compiled one.
     return (cast(nn.Module, torch.compile(net)) if compile else net), ddp
 
@@ -368,9 +373,11 @@ def prepare(t: Trainer, train: object, state: Mapping[str, Any] | None = None) -
     t.precision, t.channels_last = settings.precision, settings.channels_last
     t._net, t._ddp = wrap_model(t.model, t.device, settings.channels_last, t.compile)
     t._averaging = WeightAveraging.for_trainer(t)  # a copy in the chosen memory format
+    every = t.recipe.lookahead_every
+    lookahead = Lookahead(model, every, t.recipe.lookahead_decay) if every is not None else None
     t._step = TrainStep(t._net, t.optimizer, t.device, settings.precision,
                         settings.channels_last, t.recipe.label_smoothing, t.num_classes,
-                        t.recipe.clip_grad_norm, t._averaging)  # fmt: skip
+                        t.recipe.clip_grad_norm, t._averaging, lookahead)  # fmt: skip
     t.scaler = t._step.scaler
     t.metadata = t.metadata.replace(compute=settings.to_dict())
     if isinstance(train, DeviceLoader):  # what an exported model's config says it takes

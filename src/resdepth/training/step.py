@@ -1,6 +1,6 @@
 """One optimisation step: the forward pass under autocast, the loss, the backward pass
-through the gradient scaler, gradient clipping, the optimizer, the weight average and a
-per-batch schedule."""
+through the gradient scaler, gradient clipping, the optimizer, the lookahead, the weight
+average and a per-batch schedule."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..errors import DataMismatchError
 from .averaging import WeightAveraging
 from .epoch import EpochProgress
 from .evaluation import autocast, to_device, unwrap_model
+from .lookahead import Lookahead
 
 __all__ = ["TrainStep"]
 
@@ -31,6 +32,8 @@ class TrainStep:
         num_classes: the model's outputs, checked on the first batch (0: unknown).
         clip_grad_norm: clip the gradients' total norm to this (``None``: no clipping).
         averaging: the weight average to update after each step, or ``None``.
+        lookahead: the lookahead to step after each optimizer step (before the
+            average), or ``None``.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class TrainStep:
         num_classes: int = 0,
         clip_grad_norm: float | None = None,
         averaging: WeightAveraging | None = None,
+        lookahead: Lookahead | None = None,
     ) -> None:
         self.net, self.optimizer, self.device = net, optimizer, device
         self.precision, self.channels_last = precision, channels_last
@@ -51,6 +55,7 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         self.num_classes = num_classes
         self.clip_grad_norm, self.averaging = clip_grad_norm, averaging
+        self.lookahead = lookahead
         self._params = [p for group in optimizer.param_groups for p in group["params"]]
         self._checked = False  # the first batch's output shape
         # The plain module inside DDP or compile wrappers: what the average follows.
@@ -98,6 +103,8 @@ class TrainStep:
             nn.utils.clip_grad_norm_(self._params, self.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.lookahead is not None:
+            self.lookahead.after_step(self.averaging_source)
         if self.averaging is not None:
             self.averaging.update(self.averaging_source)
         if scheduler is not None:

@@ -20,10 +20,12 @@ from .averaging import WeightAveraging, inference_module
 from .batches import check_reiterable, recipe_batches, recipe_loader
 from .budget import TimeBudget
 from .callbacks import Callback
+from .data_init import init_from_data
 from .epoch import EpochProgress, check_fit_inputs, check_saveable, describe_position
 from .evaluation import evaluate_batches, model_num_classes, predict_images, unwrap_model
 from .history import History
 from .loading import trainer_arguments
+from .lookahead import Lookahead
 from .loop import run_epoch
 from .metadata import RunMetadata
 from .progress import ProgressReport
@@ -173,7 +175,6 @@ class Trainer:
             f"{self.recipe.epochs}, out_dir={str(self.out_dir) if self.out_dir else None!r})"
         )
 
-    # ----------------------------------------------------------------- data
     def build_loaders(
         self, train: Any, val: Any = None
     ) -> tuple[DeviceLoader, DeviceLoader | None]:
@@ -200,7 +201,6 @@ class Trainer:
         return recipe_batches(data, self.recipe, self.num_classes, self.device, train=train,
                               compile=self.compile, seed=self.seed)  # fmt: skip
 
-    # ----------------------------------------------------------------- training
     def fit(
         self,
         train: Batches,
@@ -286,7 +286,9 @@ class Trainer:
             data_note = self.load_state_dict(state, train, source=path, allow_other_data=other)
             where = describe_position(self.epoch, self._progress)
             self._note = f"resumed from {where} {data_note}".strip()
-        elif not self._started:  # a fresh run
+        elif not self._started:  # a fresh run: layers fitted on data, then the settings
+            self._note = init_from_data(unwrap_model(self.model), train,
+                self.recipe.build_eval_transform(), self.seed, self.device)  # fmt: skip
             prepare(self, train)
             self.recipe = self.recipe.replace(epochs=epochs or self.recipe.epochs)
             self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
@@ -302,21 +304,21 @@ class Trainer:
         if self._run_dir is not None and self.is_main:
             self.history.to_csv(self._run_dir.history)
 
+    @property
+    def lookahead(self) -> Lookahead | None:
+        """The recipe's lookahead (``lookahead_every``) once training starts, else ``None``."""
+        return self._step.lookahead if self._step is not None else None
+
     def _holds(self) -> str:
         return self._run_dir.holds() if self._run_dir else "nothing is saved without out_dir"
 
     def _check_saveable(self, epoch: int, row: dict[str, Any] | None, has_val: bool) -> None:
         check_saveable(unwrap_model(self.model), epoch, row, has_val, self._holds(), self.optimizer)
 
-    # ----------------------------------------------------------------- evaluation
     def evaluate(self, data: Batches | Dataset | tuple[Tensor, Tensor]) -> dict[str, float]:
-        """Mean loss and accuracy (percent) over ``data``: batches, a Dataset or (images, labels).
-
-        Raw images are normalised with the recipe's evaluation transform first.
-
-        Raises:
-            ValueError: if ``data`` holds no images.
-        """
+        """Mean loss and accuracy (percent) over ``data``: batches, a Dataset or (images,
+        labels); raw images are normalised with the recipe's evaluation transform first,
+        and the recipe's ``test_views`` averaged.  Raises ``ValueError`` for no images."""
         if isinstance(data, (Dataset, tuple)):
             data = self._loader(data, train=False)
         data = self._batches(data, train=False)
@@ -333,7 +335,6 @@ class Trainer:
             positive_int("batch_size", size), self.device, *self._compute.for_inference(), tta,
         )  # fmt: skip
 
-    # ----------------------------------------------------------------- state
     def _run_description(self, train: object) -> dict[str, Any]:
         model = unwrap_model(self.model)
         return resumption.describe_run(model, self.recipe, train, self.precision,
@@ -343,11 +344,11 @@ class Trainer:
         """Everything a resume needs, gathered from the parts that own it.
 
         Model (without compile/DDP prefixes), optimizer, scheduler, gradient scaler,
-        history, the epoch and the batch within it, the full recipe, what the run
-        trains on, and per rank the ``train`` loader's position and random streams,
-        the torch generators and (under torchrun) the model's buffers and the epoch's
-        running sums, which differ between ranks; the weight average and the time budget's
-        plan when there are any.  Under torchrun every rank must call it.
+        history, the epoch and batch, the recipe, what the run trains on, and per rank
+        the ``train`` loader's position and random streams, the torch generators and
+        (under torchrun) the model's buffers and the epoch's running sums; the weight
+        average, lookahead and time budget's plan where there are any.  Under
+        torchrun every rank must call it.
         """
         return resumption.trainer_state(self, train)
 

@@ -25,8 +25,12 @@ from .erasing import Cutout, RandomErasing
 from .geometric import RandomAffine, RandomCrop, RandomHorizontalFlip
 from .mixing import CutMix, MixUp, sample_beta, to_soft_targets
 from .policies import AutoAugment, RandAugment, TrivialAugmentWide, apply_operations
+from .views import TEST_VIEWS, ViewAverage, tta_views
 
 __all__ = [
+    "TEST_VIEWS",
+    "ViewAverage",
+    "tta_views",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "AutoAugment",
