@@ -185,3 +185,16 @@ def test_a_trained_speedrun_network_exports_and_loads_with_its_views(tmp_path: P
     with torch.no_grad():
         assert torch.equal(loaded(x), from_checkpoint(x))
         assert torch.equal(loaded(x), trainer.model.eval()(x))
+
+
+def test_muon_for_the_filters_resumes_exactly(tmp_path: Path) -> None:
+    muon = {"optimizer": "muon_sgd",
+            "optimizer_kwargs": {"lr": 0.5, "muon_lr": 0.1, "momentum": 0.85}}  # fmt: skip
+
+    def make(out: Path, callbacks: list[Callback]):  # type: ignore[no-untyped-def]
+        return _trainer(out, callbacks, **muon)
+
+    whole = whole_run(make, tmp_path / "whole", EPOCHS)
+    assert any(g["muon"] for g in whole["optimizer"]["param_groups"])  # the filters
+    final = interrupt_and_resume(make, tmp_path / "stopped", 4, EPOCHS)
+    assert_same_run(whole, final)

@@ -32,6 +32,7 @@ from .components import (
     unregister_optimizer,
     unregister_schedule,
 )
+from .muon import MuonSGD, orthogonalize
 from .recipe import METRICS, Recipe, TransformSpec
 from .registry import (
     get_recipe,
@@ -43,6 +44,8 @@ from .registry import (
 from .weight_decay import NORM_LAYERS, norm_bias_group, weight_decay_groups
 
 __all__ = [
+    "MuonSGD",
+    "orthogonalize",
     "METRICS",
     "NORM_LAYERS",
     "Recipe",

@@ -21,6 +21,7 @@ from torch.optim import lr_scheduler
 from .. import transforms as T
 from .._registry import Patterns, Registry
 from ..transforms import BatchTransform, CutMix, MixUp
+from .muon import MuonSGD
 
 __all__ = [
     "Schedule",
@@ -243,6 +244,7 @@ for _name, _cls in (
     ("sgd", torch.optim.SGD),
     ("adam", torch.optim.Adam),
     ("adamw", torch.optim.AdamW),
+    ("muon_sgd", MuonSGD),
 ):
     register_optimizer(_name, _cls)
 

@@ -90,7 +90,8 @@ class Recipe:
 
     Attributes:
         name: registry name.
-        optimizer: a registered optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, or one
+        optimizer: a registered optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``,
+            ``"muon_sgd"`` (:class:`~resdepth.recipes.MuonSGD`), or one
             added with :func:`~resdepth.recipes.register_optimizer`.
         optimizer_kwargs: keyword arguments of the optimiser (``lr`` included).
         scheduler: a registered schedule: ``"cosine"`` (``T_max`` = the schedule's

@@ -1,0 +1,115 @@
+"""Muon for the filters and SGD for the rest: the orthogonalisation, each part's step
+against its definition, resuming from a state dict, and the recipe choice."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from resdepth.recipes import MuonSGD, get_recipe, list_optimizers, orthogonalize
+
+
+@given(rows=st.integers(2, 24), cols=st.integers(2, 24), seed=st.integers(0, 100))
+def test_orthogonalize_brings_the_singular_values_near_one(rows: int, cols: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    matrix = torch.randn(rows, cols, generator=g)
+    q = orthogonalize(matrix, steps=10)
+    assert q.shape == matrix.shape and q.dtype == matrix.dtype
+    # In the input's own singular bases q is diagonal, with values near 1: U f(S) V^T.
+    u, _, vh = torch.linalg.svd(matrix.double(), full_matrices=False)
+    inner = u.T @ q.double() @ vh.T
+    diagonal = torch.diagonal(inner)
+    assert torch.allclose(inner, torch.diag(diagonal), atol=1e-3)
+    assert bool((diagonal > 0.5).all() and (diagonal < 1.5).all()), diagonal
+    assert torch.allclose(orthogonalize(3.0 * matrix, steps=10), q, atol=1e-5)  # scale-free
+
+
+def test_orthogonalize_refuses_what_is_not_a_matrix() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        orthogonalize(torch.zeros(2, 3, 4))
+
+
+def _net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(36, 2))
+
+
+def _loss(net: nn.Module, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(8, 3, 5, 5, generator=g), torch.randint(0, 2, (8,), generator=g)
+    return nn.functional.cross_entropy(net(x), y)
+
+
+def test_the_sgd_part_steps_as_torch_sgd() -> None:
+    ours, theirs = _net(), _net()
+    settings = {"lr": 0.05, "momentum": 0.85, "nesterov": True, "weight_decay": 1e-3}
+    others = [p for p in ours.parameters() if p.dim() < 4]
+    muon = MuonSGD(others, **settings)
+    sgd = torch.optim.SGD([p for p in theirs.parameters() if p.dim() < 4], **settings)
+    for step in range(4):
+        for net, opt in ((ours, muon), (theirs, sgd)):
+            opt.zero_grad()
+            _loss(net, step).backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_filter_step_is_its_definition() -> None:
+    net = _net()
+    conv = net[0]
+    optimizer = MuonSGD(net.parameters(), lr=0.1, muon_lr=0.3, muon_momentum=0.5)
+    assert [g["muon"] for g in optimizer.param_groups] == [False, True]
+    before = conv.weight.detach().clone()
+    grads = []
+    for step in range(2):
+        optimizer.zero_grad()
+        _loss(net, step).backward()
+        grads.append(conv.weight.grad.clone())
+        optimizer.step()
+    # By hand: buf1 = g1; buf2 = 0.5 * g1 + g2; Nesterov updates g + 0.5 * buf.
+    w = before * (4**0.5 / before.norm())
+    w = w - 0.3 * orthogonalize((grads[0] + 0.5 * grads[0]).reshape(4, -1)).view_as(w)
+    w = w * (4**0.5 / w.norm())
+    buf = 0.5 * grads[0] + grads[1]
+    w = w - 0.3 * orthogonalize((grads[1] + 0.5 * buf).reshape(4, -1)).view_as(w)
+    assert torch.allclose(conv.weight, w, atol=1e-5)
+
+
+def test_it_resumes_from_its_state_dict() -> None:
+    net = _net()
+    optimizer = MuonSGD(net.parameters(), lr=0.1)
+    for step in range(2):
+        optimizer.zero_grad()
+        _loss(net, step).backward()
+        optimizer.step()
+    twin = copy.deepcopy(net)
+    resumed = MuonSGD(twin.parameters(), lr=0.1)
+    resumed.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # as from a file
+    for net_, opt in ((net, optimizer), (twin, resumed)):
+        opt.zero_grad()
+        _loss(net_, 5).backward()
+        opt.step()
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_recipe_names_it_and_a_schedule_scales_both_parts() -> None:
+    assert "muon_sgd" in list_optimizers()
+    recipe = get_recipe("airbench94", optimizer="muon_sgd",
+                        optimizer_kwargs={"lr": 1.0, "muon_lr": 0.2, "momentum": 0.85})  # fmt: skip
+    optimizer = recipe.build_optimizer(_net())
+    assert {g["muon"] for g in optimizer.param_groups} == {True, False}
+    scheduler = recipe.build_scheduler(optimizer, steps_per_epoch=10)
+    assert scheduler is not None  # the warm-up starts both parts at 0.2x
+    muon_rates = [g["lr"] for g in optimizer.param_groups if g["muon"]]
+    others = [g["lr"] for g in optimizer.param_groups if not g["muon"]]
+    assert muon_rates == [pytest.approx(0.2 * 0.2)]
+    assert sorted(others) == [pytest.approx(0.2), pytest.approx(0.2 * 64)]
+    with pytest.raises(ValueError, match="muon_lr"):
+        get_recipe("as1", optimizer="muon_sgd", optimizer_kwargs={"lr": 0.1, "muon_lr": -1.0})
