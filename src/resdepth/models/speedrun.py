@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validate import non_negative_float, positive_int, positive_ints
+from .._validate import image_batch, non_negative_float, positive_int, positive_ints
 from .hub import make_pretrained_cfg
 
 __all__ = ["ConvGroup", "PatchWhitening", "SpeedrunNet", "whitening_weights"]
@@ -53,6 +53,7 @@ def whitening_weights(images: Tensor, kernel_size: int = 2, eps: float = WHITENI
     Raises:
         ValueError: for images that are not a non-empty ``(N, C, H, W)`` float batch
             larger than the patches.
+        TypeError: for images that are not a tensor.
 
     Examples:
         >>> import torch
@@ -61,10 +62,11 @@ def whitening_weights(images: Tensor, kernel_size: int = 2, eps: float = WHITENI
     """
     k = positive_int("kernel_size", kernel_size)
     eps = non_negative_float("eps", eps)
-    if not (isinstance(images, Tensor) and images.dim() == 4 and images.is_floating_point()):
-        raise ValueError(f"images must be a (N, C, H, W) float tensor, got {_shape(images)}")
+    images = image_batch(images)
+    if not images.is_floating_point():
+        raise ValueError(f"images must be normalised floating point, got {images.dtype}")
     if images.shape[0] == 0 or min(images.shape[2:]) < k:
-        raise ValueError(f"images must hold patches of {k}x{k}, got shape {_shape(images)}")
+        raise ValueError(f"images must hold patches of {k}x{k}, got shape {tuple(images.shape)}")
     patches = _patches(images.detach().to("cpu", torch.float64), k)
     moment = patches.T @ patches / patches.shape[0]
     eigenvalues, eigenvectors = torch.linalg.eigh(moment)  # ascending
@@ -74,10 +76,6 @@ def whitening_weights(images: Tensor, kernel_size: int = 2, eps: float = WHITENI
     scaled = eigenvectors / torch.sqrt(eigenvalues.clamp(min=0) + eps)[:, None]
     filters = scaled.reshape(-1, images.shape[1], k, k)
     return torch.cat([filters, -filters]).float()
-
-
-def _shape(value: object) -> object:
-    return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
 class PatchWhitening(nn.Conv2d):

@@ -38,9 +38,6 @@ from .stopping import CheckpointEvery
 from .trainer import Trainer
 
 __all__ = [
-    "Lookahead",
-    "init_from_data",
-    "set_epoch",
     "COLUMNS",
     "FORMAT",
     "PAPER_COLUMNS",
@@ -50,6 +47,7 @@ __all__ = [
     "DeviceCapabilities",
     "History",
     "JsonLinesLogger",
+    "Lookahead",
     "MlflowLogger",
     "RunDir",
     "RunMetadata",
@@ -61,6 +59,7 @@ __all__ = [
     "evaluate_batches",
     "default_artifact_location",
     "export_model",
+    "init_from_data",
     "check_model_bounds",
     "read_model_folder",
     "checkpoint_from_paper",
@@ -74,5 +73,6 @@ __all__ = [
     "resnet_config",
     "resolve_settings",
     "save_checkpoint",
+    "set_epoch",
     "unwrap_model",
 ]

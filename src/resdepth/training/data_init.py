@@ -20,13 +20,7 @@ from torch import Tensor, nn
 from ..data import DeviceLoader
 from . import distributed as dist
 
-__all__ = [
-    "DEFAULT_INIT_IMAGES",
-    "has_epoch_hooks",
-    "init_from_data",
-    "needs_data_init",
-    "set_epoch",
-]
+__all__ = ["DEFAULT_INIT_IMAGES", "has_epoch_hooks", "init_from_data", "set_epoch"]
 
 #: Images a data-initialised module gets when it names no ``init_images``.
 DEFAULT_INIT_IMAGES = 5000
@@ -35,11 +29,6 @@ DEFAULT_INIT_IMAGES = 5000
 def _waiting(model: nn.Module) -> list[nn.Module]:
     waiting = (m for m in model.modules() if callable(getattr(m, "init_from_data", None)))
     return [m for m in waiting if not getattr(m, "fitted", False)]
-
-
-def needs_data_init(model: nn.Module) -> bool:
-    """Whether ``model`` holds a module waiting for :func:`init_from_data`."""
-    return bool(_waiting(model))
 
 
 def _sample(train: Iterable[Any], count: int, seed: int) -> Tensor:
@@ -58,9 +47,11 @@ def _sample(train: Iterable[Any], count: int, seed: int) -> Tensor:
             "would use up: give train as a DeviceLoader, a DataLoader or a list"
         )
     taken: list[Tensor] = []
+    found = 0
     for images, _ in raw:
         taken.append(torch.as_tensor(images))
-        if sum(t.shape[0] for t in taken) >= count:
+        found += taken[-1].shape[0]
+        if found >= count:
             break
     if not taken:
         raise ValueError("train yielded no images to initialise the model's data-fitted layers")
