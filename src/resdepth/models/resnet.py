@@ -85,6 +85,10 @@ class ResNet(nn.Module):
 
     # Properties TorchScript leaves out when it compiles the network.
     __jit_unused_properties__ = ["stages", "default_cfg"]
+    # What the forward pass reads, as TorchScript constants: a plain attribute is looked up
+    # by id() among torch's builtins, where torch.export leaves ids of freed operators, so a
+    # tuple born at such an address would script as a builtin function.
+    __constants__ = ["stage_names", "preactivation"]
 
     def __init__(
         self,

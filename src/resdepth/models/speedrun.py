@@ -245,6 +245,8 @@ class SpeedrunNet(nn.Module):
 
     # Python-side conveniences that TorchScript need not compile.
     __jit_unused_properties__ = ["stages", "default_cfg"]
+    # What the forward pass reads, as TorchScript constants (see ResNet.__constants__).
+    __constants__ = ["logit_scale", "num_classes"]
 
     def __init__(
         self,
