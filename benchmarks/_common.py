@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: timing, machine facts, tables and JSON."""
+"""Shared helpers of the benchmark scripts: timing, machine facts, tables, JSON and
+``--record`` (an entry appended to the measurements file the README is rendered from)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> dict[str, bool]:
+    """Whether the CPU has AVX2, AVX-512 BF16 and AMX (Linux's /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                      if ln.startswith("flags")), []))  # fmt: skip
+    return {"avx2": "avx2" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "amx_bf16": "amx_bf16" in flags}  # fmt: skip
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -131,3 +144,75 @@ def pick_device(name: str | None) -> torch.device:
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def add_record_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--record [FILE]: append the result to the measurements file (the package's own,
+    which the README, the performance page and ``resdepth recipes -v`` render)."""
+    from resdepth.recipes import MEASUREMENTS_FILE
+
+    parser.add_argument("--record", nargs="?", const=str(MEASUREMENTS_FILE), default=None,
+                        metavar="FILE", help="append the result to the measurements file "
+                        f"(default file: {MEASUREMENTS_FILE.name} in the package)")  # fmt: skip
+    return parser
+
+
+def record(
+    path: str | os.PathLike[str] | None,
+    payload: dict[str, Any],
+    *,
+    what: str,
+    results: Sequence[tuple[str, float, str]],
+    recipe: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Append one entry built from a benchmark's ``payload`` (its ``benchmark``,
+    ``command``, ``date``, loads and ``machine``) to the measurements file at ``path``;
+    nothing when ``path`` is None.  The entry is checked as the file's reader checks it.
+
+    ``results`` are ``(name, value, unit)``; a list value gives its mean with the
+    standard deviation as the spread.
+    """
+    if path is None:
+        return
+    from resdepth.recipes import Measurement
+
+    m = payload["machine"]
+    flags = {**cpu_flags(), **{k: m[k] for k in ("avx2", "avx512_bf16", "amx_bf16") if k in m}}
+    entry: dict[str, Any] = {
+        "benchmark": payload["benchmark"],
+        "what": what,
+        "recipe": recipe,
+        "results": [_result(name, value, unit) for name, value, unit in results],
+        "command": payload["command"],
+        "date": payload["date"][:10],
+        "load_before": payload.get("load_average_before"),
+        "load_after": payload.get("load_average_after"),
+        "machine": {  # fmt: skip
+            "cpu": m["cpu_model"],
+            "cores": m["cpu_count"],
+            "threads": m["torch_threads"],
+            "avx2": flags["avx2"],
+            "avx512_bf16": flags["avx512_bf16"],
+            "amx": flags["amx_bf16"],
+            "torch": m["torch"],
+            "gpu": m.get("gpu"),
+        },
+        "note": note,
+    }
+    entry = Measurement.from_dict(entry).to_dict()  # checked, and None fields left out
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+    print(f"recorded in {path}")
+
+
+def _result(name: str, value: float | Sequence[float], unit: str) -> dict[str, Any]:
+    if isinstance(value, int | float):
+        return {"name": name, "value": round(float(value), 2), "unit": unit}
+    values = [float(v) for v in value]
+    mean = sum(values) / len(values)
+    out = {"name": name, "value": round(mean, 2), "unit": unit}
+    if len(values) > 1:
+        spread = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        out["spread"] = round(spread, 2)
+    return out

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_run_options, machine_info, write_json  # noqa: E402
+from _common import add_record_option, add_run_options, machine_info, record, write_json  # noqa: E402
 
 from resdepth import History  # noqa: E402
 from resdepth.training import RunDir  # noqa: E402
@@ -45,7 +45,7 @@ def command(out: Path, epochs: int, subset: int | None, device: str | None) -> l
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="the README's 10 (default)")
-    args = add_run_options(parser).parse_args(argv)
+    args = add_record_option(add_run_options(parser)).parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out) if args.out else Path(scratch) / "quickstart"
@@ -96,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
           f"{payload['best_epoch']}")  # fmt: skip
     print(f"settings: {payload['settings']}")
     write_json(args.json, payload)
+    if args.subset is None:  # only the command as the README writes it is its figure
+        record(args.record, payload, recipe="as1",
+               what="Quick start: ResNet10, as1, the bundled sample, 10 epochs",
+               results=[("test accuracy", payload["final_test_accuracy"], "%"),
+                        ("wall time", payload["wall_seconds"] / 60, "min"),
+                        ("training", payload["images_per_second"], "images/s")],
+               note=payload["settings"])  # fmt: skip
     return payload
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_run_options, machine_info, write_json  # noqa: E402
+from _common import add_record_option, add_run_options, cpu_flags, machine_info, record, write_json  # noqa: E402
 
 from resdepth import History, Trainer  # noqa: E402
 from resdepth.data import load_dataset  # noqa: E402
@@ -47,18 +47,6 @@ def command(out: Path, seed: int, args: argparse.Namespace) -> list[str]:
         if getattr(args, option) is not None:
             argv += [f"--{option}", str(getattr(args, option))]
     return argv + (["--no-autotune"] if args.no_autotune else [])
-
-
-def cpu_flags() -> dict[str, bool]:
-    """Whether the CPU has AVX2, AVX-512 BF16 and AMX (Linux's /proc/cpuinfo)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
-                      if ln.startswith("flags")), []))  # fmt: skip
-    return {"avx2": "avx2" in flags, "avx512_bf16": "avx512_bf16" in flags,
-            "amx_bf16": "amx_bf16" in flags}  # fmt: skip
 
 
 def one_run(seed: int, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
@@ -98,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--no-autotune", action="store_true", help="as resdepth train's")
-    args = add_run_options(parser).parse_args(argv)
+    args = add_record_option(add_run_options(parser)).parse_args(argv)
     load_before = os.getloadavg()[0]
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = []
@@ -137,6 +125,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"{m['torch']}{gpu}; load {payload['load_average_before']} before, "
           f"{payload['load_average_after']} after")  # fmt: skip
     write_json(args.json, payload)
+    seeds = len(runs)
+    record(args.record, payload, recipe=args.recipe,
+           what=(f"Speedrun: {args.model} network and {args.recipe} recipe, CIFAR-10, "
+                 f"{seeds} seed{'s' if seeds > 1 else ''}"),
+           results=[("test accuracy", [r["test_accuracy"] for r in runs], "%"),
+                    ("without the test-time views",
+                     [r["test_accuracy_without_views"] for r in runs], "%"),
+                    ("wall time", [r["wall_seconds"] / 60 for r in runs], "min")],
+           note=f"{runs[0]['settings']}; {payload['data_note']}")  # fmt: skip
     return payload
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_run_options, machine_info, write_json  # noqa: E402
+from _common import add_record_option, add_run_options, machine_info, record, write_json  # noqa: E402
 
 from resdepth import History, Trainer  # noqa: E402
 from resdepth.data import load_dataset  # noqa: E402
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--recipe", default="fast")
     parser.add_argument("--budget", default="45min", help="as resdepth train --time-budget")
     parser.add_argument("--seed", type=int, default=0)
-    args = add_run_options(parser).parse_args(argv)
+    args = add_record_option(add_run_options(parser)).parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.out) if args.out else Path(scratch) / "run"
@@ -104,7 +105,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           f"(+{flip_seconds:.0f} s); load {payload['load_average_before']} before, "
           f"{payload['load_average_after']} after")  # fmt: skip
     write_json(args.json, payload)
+    scale = "the sample" if args.data == "cifar10-sample" else "CIFAR-10"
+    record(args.record, payload, recipe=args.recipe,
+           what=f"{args.model}, {args.recipe}, --time-budget {args.budget}, {scale}"
+           .replace("resnet10", "ResNet10"),
+           results=[("test accuracy", payload["test_accuracy"], "%"),
+                    ("with test-time flips", flips, "%"),
+                    ("wall time", seconds / 60, "min"),
+                    ("training", _images_per_second(history), "images/s")],
+           note=f"{payload['planned_epochs']} epochs planned; {payload['settings']}")  # fmt: skip
     return payload
+
+
+def _images_per_second(history: History) -> float:
+    rates = [r["images_per_second"] for r in history if math.isfinite(r["images_per_second"] or 0)]
+    rates = [rate for rate in rates if rate]
+    return sorted(rates)[len(rates) // 2] if rates else 0.0
 
 
 if __name__ == "__main__":

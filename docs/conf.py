@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version as _version
+from pathlib import Path
+
+# The performance page's tables come from the measurements file: render them first.
+sys.path.insert(0, str(Path(__file__).parent))
+from render_figures import write_docs  # noqa: E402
+
+write_docs()
 
 project = "resdepth"
 author = "The resdepth developers"
@@ -24,7 +32,7 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 autodoc_inherit_docstrings = False
 nitpicky = False
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]
 html_theme = "furo"
 html_title = "resdepth"
 html_static_path = ["_static"]

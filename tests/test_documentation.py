@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib.util
 import io
 import re
 import textwrap
@@ -81,6 +82,24 @@ def _write_history(path: Path) -> None:
 
 # Files a block reads that an earlier command of the page writes.
 FILES_A_BLOCK_READS = {"runs/quickstart/history.csv": _write_history}
+
+
+def test_the_readme_figures_are_the_rendering_of_the_measurements_file() -> None:
+    """The README's tables come from the measurements file; after a new entry,
+    ``python docs/render_figures.py`` rewrites them, and this fails until it has."""
+    from resdepth.recipes import load_measurements
+
+    spec = importlib.util.spec_from_file_location("render_figures", ROOT / "docs/render_figures.py")
+    assert spec is not None and spec.loader is not None
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.count("<!-- figures: ") == 2
+    assert render.render_readme(text, load_measurements()) == text, (
+        "README.md is stale: run python docs/render_figures.py"
+    )
+    quick_start = text.splitlines().index("## Quick start")
+    assert quick_start < 60 and len(text) <= 9_000
 
 
 def test_the_pages_have_blocks_to_run() -> None:

@@ -45,7 +45,8 @@ def _rates(recipe: Recipe, steps: int, steps_per_epoch: int = 1) -> list[float]:
 
 
 def test_registered_names() -> None:
-    names = {"as1", "as1-linear", "as2", "resnet40-ft", "fast", "fast-v1", "cifar-strong"}
+    names = {"as1", "as1-linear", "as2", "resnet40-ft", "fast", "fast-v1", "fast-v2"}
+    names |= {"cifar-strong", "airbench94"}
     assert names <= set(list_recipes())
 
 
@@ -144,9 +145,14 @@ def test_fast_warms_up_within_the_first_epoch_so_a_two_epoch_run_decays() -> Non
     peak = r.lr
     assert rates[0] == pytest.approx(0.1 * peak) and max(rates) == pytest.approx(peak)
     assert rates.index(peak) == 5 and rates[-1] < 0.1 * peak
-    assert r.ema_decay is not None and r.clip_grad_norm is not None and r.eval_every > 1
+    assert r.lookahead_every and r.alternating_flip and r.test_views == "flip_shift"
+    assert r.clip_grad_norm is not None and r.eval_every > 1
     old = get_recipe("fast-v1")  # version 1 as it was, so its figures can be reproduced
     assert (old.lr, old.batch_size, old.ema_decay, old.eval_every) == (0.4, 512, None, 1)
+    v2 = get_recipe("fast-v2")  # version 2 as it was
+    assert (v2.lr, v2.batch_size, v2.ema_decay, v2.eval_every) == (0.2, 256, 0.99, 5)
+    assert v2.lookahead_every is None and not v2.alternating_flip and v2.test_views is None
+    assert [name for name, _ in v2.augment] == ["RandomHorizontalFlip", "RandomCrop"]
 
 
 @pytest.mark.parametrize(
@@ -235,7 +241,7 @@ def test_recipes_are_values_that_no_caller_can_change() -> None:
     assert recipe.lr == 0.1
     for name in list_recipes():
         crop = next(kwargs for aug, kwargs in get_recipe(name).augment if aug == "RandomCrop")
-        assert crop["padding"] == (2 if name == "airbench94" else 4)
+        assert crop["padding"] == (2 if name in {"airbench94", "fast"} else 4)
     assert get_recipe("as1").lr == 0.1
 
 
@@ -350,7 +356,7 @@ def test_every_component_kind_has_the_same_verbs() -> None:
 
 
 def test_unregister_recipe_and_list_several_patterns() -> None:
-    assert list_recipes(["as2", "fast*"]) == ["as2", "fast", "fast-v1"]
+    assert list_recipes(["as2", "fast*"]) == ["as2", "fast", "fast-v1", "fast-v2"]
     register_recipe(get_recipe("as1", epochs=4), name="_test_again")
     assert unregister_recipe("_test_again").epochs == 4
     register_recipe(get_recipe("as1", epochs=5), name="_test_again")

@@ -50,9 +50,8 @@ if hasattr(torch.library, "custom_op"):  # torch >= 2.4
     # Under torch.compile on a CPU, inductor's decomposition of grid_sample runs about
     # 4x slower than ATen's vectorised kernel (2.5 against 0.56 ms for 128 CIFAR images
     # on one thread).  An opaque custom op keeps ATen's kernel inside the compiled graph,
-    # without a graph break.  It still pays: the compiled ResNet40-FT stack at batch 128
-    # on one thread ran at 67,526 and 36,655 images/s with it, 29,757 and 27,829 without
-    # (benchmarks/transforms.py, two runs each, 2-core AMD EPYC VM).
+    # without a graph break.  It still pays: with it the compiled ResNet40-FT stack ran
+    # up to about twice as fast on a CPU (benchmarks/transforms.py; the performance page).
     @torch.library.custom_op("resdepth::grid_sample", mutates_args=())
     def _opaque_grid_sample(source: Tensor, grid: Tensor, mode: str) -> Tensor:
         return _eager_grid_sample(source, grid, mode)
