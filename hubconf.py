@@ -36,7 +36,7 @@ _SRC = str(_Path(__file__).resolve().parent / "src")
 _sys.path.insert(0, _SRC)
 try:
     from resdepth.models import get_model as _get_model
-    from resdepth.training import load_model as _load_model
+    from resdepth.artifacts import load_model as _load_model
 finally:
     _sys.path.remove(_SRC)
 

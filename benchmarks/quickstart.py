@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_record_option, add_run_options, machine_info, record, write_json  # noqa: E402
 
 from resdepth import History  # noqa: E402
-from resdepth.training import RunDir  # noqa: E402
+from resdepth.artifacts import RunDir  # noqa: E402
 
 
 def command(out: Path, epochs: int, subset: int | None, device: str | None) -> list[str]:

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_record_option, add_run_options, cpu_flags, machine_info, record, write_json  # noqa: E402
 
 from resdepth import History, Trainer  # noqa: E402
+from resdepth.artifacts import RunDir  # noqa: E402
 from resdepth.data import load_dataset  # noqa: E402
-from resdepth.training import RunDir  # noqa: E402
 
 
 def command(out: Path, seed: int, args: argparse.Namespace) -> list[str]:

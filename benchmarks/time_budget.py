@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_record_option, add_run_options, machine_info, record, write_json  # noqa: E402
 
 from resdepth import History, Trainer  # noqa: E402
+from resdepth.artifacts import RunDir, load_checkpoint  # noqa: E402
 from resdepth.data import load_dataset  # noqa: E402
-from resdepth.training import RunDir, load_checkpoint  # noqa: E402
 
 
 def command(out: Path, args: argparse.Namespace) -> list[str]:

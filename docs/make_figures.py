@@ -29,7 +29,7 @@ from resdepth import transforms as T  # noqa: E402
 from resdepth.data import load_dataset, load_image_folder  # noqa: E402
 from resdepth.recipes import get_recipe  # noqa: E402
 from resdepth.study import plot_history  # noqa: E402
-from resdepth.training import JsonLinesLogger  # noqa: E402
+from resdepth.tracking import JsonLinesLogger  # noqa: E402
 
 STATIC = Path(__file__).resolve().parent / "_static"
 

@@ -13,9 +13,9 @@ from resdepth import (
     get_model,
     seed_everything,
 )
+from resdepth.artifacts import RunDir
 from resdepth.data import Dataset, load_dataset
 from resdepth.recipes import get_recipe
-from resdepth.training import RunDir
 
 #: --smoke: a few hundred images, one epoch, small batches; under a minute on a laptop CPU.
 SMOKE = {"train": 256, "test": 200, "epochs": 1, "batch_size": 64}

@@ -41,4 +41,4 @@ def test_library_errors_are_caught_by_their_builtin_and_by_the_base() -> None:
     with pytest.raises(FileExistsError):
         raise resdepth.RunExistsError("x")
     with pytest.raises(resdepth.ResdepthError):
-        resdepth.training.load_checkpoint("/nonexistent/last.pt")
+        resdepth.artifacts.load_checkpoint("/nonexistent/last.pt")

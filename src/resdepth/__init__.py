@@ -10,6 +10,7 @@ Examples:
 from importlib.metadata import PackageNotFoundError, version
 
 from . import presets
+from .artifacts import History, RunMetadata, export_model, load_eval_transform, load_model
 from .errors import (
     CheckpointError,
     CommandError,
@@ -50,15 +51,7 @@ from .models import (
     unregister_model,
 )
 from .seeding import seed_everything
-from .training import (
-    Callback,
-    History,
-    RunMetadata,
-    Trainer,
-    export_model,
-    load_eval_transform,
-    load_model,
-)
+from .training import Callback, Trainer
 
 try:
     __version__ = version("resdepth")

@@ -134,9 +134,9 @@ def test_eval_matches_classes_by_name_and_refuses_other_classes(
     import tarfile
 
     from resdepth import get_model
+    from resdepth.artifacts import load_checkpoint
     from resdepth.data import load_dataset
     from resdepth.recipes import Recipe
-    from resdepth.training import load_checkpoint
 
     # A test folder without "ant": positions would call bee 0 and cow 1.
     root = tmp_path / "x"

@@ -120,7 +120,7 @@ def test_a_full_disk_names_the_file_and_loses_nothing(
 ) -> None:
     import errno
 
-    from resdepth.training import load_checkpoint
+    from resdepth.artifacts import load_checkpoint
 
     real_fsync, calls = os.fsync, []
 

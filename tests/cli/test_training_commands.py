@@ -127,7 +127,7 @@ def test_recipes_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_precision_and_memory_format_options(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from resdepth.training import load_checkpoint
+    from resdepth.artifacts import load_checkpoint
 
     out = tmp_path / "run"
     assert _train(archive, out, "--precision", "fp32", "--channels-last") == 0  # bare: on

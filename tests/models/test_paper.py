@@ -183,8 +183,8 @@ def test_convert_eval_and_predict_from_the_command_line(
 
     import numpy as np
 
+    from resdepth.artifacts import load_checkpoint
     from resdepth.cli import main
-    from resdepth.training import load_checkpoint
 
     named = tmp_path / "ResNet40_v3_epoch305_acc96.pth"  # the paper's name for its FT run
     named.write_bytes((paper_files / "small.pth").read_bytes())
@@ -226,3 +226,15 @@ def test_a_paper_file_opens_as_a_trainer(paper_files: Path) -> None:
     assert trainer.metadata.source == "the paper's small.pth"
     assert torch.equal(trainer.model.state_dict()["fc.weight"], paper.state_dict()["fc.weight"])
     assert trainer.predict(x).shape == (4,)
+
+
+def test_load_model_and_load_eval_transform_take_the_same_paper_file(paper_files: Path) -> None:
+    import torch
+
+    from resdepth import load_eval_transform, load_model
+
+    path = paper_files / "small.pth"
+    model, transform = load_model(path), load_eval_transform(path)
+    x = transform(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8))
+    with torch.no_grad():
+        assert torch.equal(model(x), load_paper_checkpoint(path).eval()(x))

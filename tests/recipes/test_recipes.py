@@ -369,7 +369,7 @@ def test_unregister_recipe_and_list_several_patterns() -> None:
 
 
 def test_the_monitorable_metrics_are_history_columns() -> None:
-    from resdepth.training import COLUMNS
+    from resdepth.artifacts import COLUMNS
 
     assert set(METRICS) <= set(COLUMNS)
 

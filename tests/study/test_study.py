@@ -17,6 +17,7 @@ from resdepth import (
     count_parameters,
     get_model,
 )
+from resdepth.artifacts import load_checkpoint
 from resdepth.cli import main
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import get_recipe
@@ -26,7 +27,6 @@ from resdepth.study import (
     spread_blocks,
     study_report,
 )
-from resdepth.training import load_checkpoint
 
 BUDGET = 30_000
 BASE = (8, 16, 32, 64)

@@ -4,6 +4,7 @@ python child.py OUT EPOCHS [--resume] [--kill-after-epoch K] [--kill-during-save
                            [--kill-at-step K] [--term-at-step K] [--only-rank R]
                            [--checkpoint-every N] [--train-size N] [--ema]
                            [--time-budget DURATION]  (then EPOCHS is ignored)
+                           [--lookahead]
                            [--mlflow TRACKING_URI]
 
 Steps count the training batches this process runs (from 1), across epochs. Under
@@ -24,7 +25,7 @@ from torch import nn
 from resdepth import Callback, ResNet, RunInterrupted, Trainer, seed_everything
 from resdepth.data import make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import MlflowLogger
+from resdepth.tracking import MlflowLogger
 
 
 class KillAfterEpoch(Callback):
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--ema", action="store_true", help="a weight average, clipping")
     parser.add_argument("--time-budget", default=None, help="plan the epochs to this")
+    parser.add_argument("--lookahead", action="store_true",
+                        help="lookahead every 2 steps and alternating flip")  # fmt: skip
     parser.add_argument("--mlflow", default=None, help="track the run in this MLflow store")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -97,6 +100,8 @@ def main() -> None:
     recipe = get_recipe("resnet40-ft", batch_size=32, test_batch_size=64, lr=0.05)
     if args.ema:
         recipe = recipe.replace(ema_decay=0.9, clip_grad_norm=1.0)
+    if args.lookahead:
+        recipe = recipe.replace(lookahead_every=2, alternating_flip=True)
     model = ResNet(layers=(1, 1), widths=(8, 16), num_classes=4)
     signalled = args.only_rank in (None, int(os.environ.get("RANK", "0")))
     if args.kill_at_step and signalled:

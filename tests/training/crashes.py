@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from resdepth import Callback, RunInterrupted, Trainer
-from resdepth.training import load_checkpoint
+from resdepth.artifacts import load_checkpoint
 
 
 class Crash(Exception):

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from resdepth import Callback, ResNet, Trainer, load_model
+from resdepth.artifacts import load_checkpoint
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import Recipe, get_recipe
-from resdepth.training import WeightAveraging, evaluate_batches, load_checkpoint
+from resdepth.training import WeightAveraging, evaluate_batches
 
 from .crashes import Crash, CrashAtStep
 
@@ -113,7 +114,7 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_average(tmp_path: Path) -> 
     resumed.fit(*resumed.build_loaders(*_data()), resume=True)
     done = load_checkpoint(out / "last.pt")["averaged_model"]
     assert done["updates"] == 12
-    for key, value in whole._averaging.module.state_dict().items():  # type: ignore[union-attr]
+    for key, value in whole.averaging.module.state_dict().items():  # type: ignore[union-attr]
         assert torch.equal(done["model"][key], value), key
 
 

@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from resdepth import ResNet, Trainer
+from resdepth.artifacts import load_checkpoint
 from resdepth.cli import main
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import TimeBudget, load_checkpoint
+from resdepth.training import TimeBudget
 
 from ..conftest import TINY_MODEL
 from .crashes import Crash, CrashAfterEpoch

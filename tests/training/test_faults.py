@@ -21,9 +21,9 @@ from resdepth import (
     RunLockedError,
     Trainer,
 )
+from resdepth.artifacts import load_checkpoint
 from resdepth.data import DeviceLoader, make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import load_checkpoint
 
 CHILD = Path(__file__).with_name("child.py")
 

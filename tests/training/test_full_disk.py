@@ -39,7 +39,7 @@ CHILD = textwrap.dedent(
     from resdepth.cli import main
     from resdepth.data import make_synthetic
     from resdepth.models import register_model
-    from resdepth.training import load_checkpoint
+    from resdepth.artifacts import load_checkpoint
 
     def fill():
         try:

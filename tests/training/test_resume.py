@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from resdepth import ResNet, ResumeMismatchError, Trainer, seed_everything
+from resdepth.artifacts import PAPER_COLUMNS, History, load_checkpoint
 from resdepth.cli import main
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import Recipe, WarmupLinearDecay, get_recipe
-from resdepth.training import PAPER_COLUMNS, History, load_checkpoint
 
 from ..conftest import TINY_MODEL
 from .crashes import Crash, CrashAfterEpoch
@@ -290,6 +290,29 @@ def _torchrun(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", str(CHILD), str(out), *flags]  # fmt: skip
     return launch([command])[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun test runs on Linux")
+def test_two_ranks_with_lookahead_and_alternating_flip_resume_mid_epoch_exactly(
+    tmp_path: Path,
+) -> None:
+    # 20 batches a rank an epoch; under DDP the ranks agree on a mid-epoch checkpoint at
+    # an epoch's 16th batch, so the last one before the kill (the run's 38th batch) is
+    # after epoch 2's 16th.
+    flags = ("--lookahead", "--checkpoint-every", "2", "--train-size", "1280")
+    whole = _torchrun(tmp_path / "whole", "3", *flags)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = _torchrun(tmp_path / "killed", "3", *flags, "--kill-at-step", "38")
+    assert killed.returncode != 0
+    state = load_checkpoint(tmp_path / "killed" / "last.pt")
+    assert state["epoch"] == 1 and state["progress"]["step"] == 16
+    # Each rank keeps its own slow copy (its BatchNorm statistics are its own batches').
+    slow = [rank["lookahead"]["slow"] for rank in state["ranks"]]
+    assert len(slow) == 2 and any(not torch.equal(a, b) for a, b in zip(*slow, strict=True))
+    resumed = _torchrun(tmp_path / "killed", "3", *flags, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _same_weights(tmp_path / "whole" / "last.pt", tmp_path / "killed" / "last.pt")
 
 
 @pytest.mark.slow

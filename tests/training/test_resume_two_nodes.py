@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from resdepth.training import load_checkpoint
+from resdepth.artifacts import load_checkpoint
 
 from .test_resume import CHILD, _same_run, _torchrun, launch
 

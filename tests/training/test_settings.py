@@ -10,15 +10,10 @@ import pytest
 import torch
 
 from resdepth import ResNet, ResumeMismatchError, Trainer
+from resdepth.artifacts import load_checkpoint, save_checkpoint
 from resdepth.data import make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import (
-    ComputeSettings,
-    DeviceCapabilities,
-    load_checkpoint,
-    resolve_settings,
-    save_checkpoint,
-)
+from resdepth.training import ComputeSettings, DeviceCapabilities, resolve_settings
 
 PLAIN_CPU = DeviceCapabilities("cpu", "a CPU without bf16", native_bf16=False)
 BF16_CPU = DeviceCapabilities("cpu", "a CPU with bf16", native_bf16=True)

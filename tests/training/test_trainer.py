@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from resdepth import CheckpointError, History, NonFiniteLossError, ResNet, RunExistsError, Trainer
+from resdepth.artifacts import PAPER_COLUMNS, load_checkpoint
 from resdepth.data import make_synthetic
 from resdepth.recipes import Recipe, get_recipe
-from resdepth.training import PAPER_COLUMNS, load_checkpoint
 
 CHILD = Path(__file__).with_name("child.py")
 

@@ -14,9 +14,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from resdepth import ResNet, Trainer, seed_everything
+from resdepth.artifacts import load_checkpoint
 from resdepth.data import Dataset, from_dataset, make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import load_checkpoint
 
 CLASSES = ("a", "b", "c")
 

@@ -12,23 +12,21 @@ import torch
 from torch import nn
 
 from .._validate import check_unit_range, image_batch
-from ..data import load_unlabeled, write_predictions_csv
-from ..errors import CommandError, ExportExistsError, RunFailed
-from ..recipes import Recipe
-from ..recipes.components import DRY_BUILDS
-from ..training import (
+from ..artifacts import (
     RunMetadata,
     checkpoint_from_paper,
-    evaluate_batches,
     export_model,
-    model_from_state,
-    predict_images,
-    read_model_file,
+    open_model_file,
     save_checkpoint,
 )
+from ..artifacts.model_folder import CONFIG_NAME, WEIGHTS_NAME
+from ..data import load_unlabeled, write_predictions_csv
+from ..errors import CheckpointError, CommandError, ExportExistsError, RunFailed
+from ..recipes import Recipe
+from ..recipes.components import DRY_BUILDS
+from ..training import evaluate_batches, predict_images
 from ..training.batches import recipe_loader
-from ..training.evaluation import model_num_classes
-from ..training.model_folder import CONFIG_NAME, WEIGHTS_NAME
+from ..training.devices import model_num_classes
 from ..transforms import ViewAverage
 from .common import describe_os_error, load_data, parse_device, user_input
 
@@ -52,29 +50,30 @@ def _model_from_file(
     if device is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with DRY_BUILDS.skipped():
-        state = read_model_file(args.checkpoint)
-        metadata = RunMetadata.from_dict(state.get("metadata"))
-        with user_input(f"{args.checkpoint}"):
-            model = model_from_state(state, args.checkpoint)
-            # The recipe as trained, stored whole: a custom recipe needs no registering here.
-            recipe = Recipe.from_dict(state["recipe"])
+        try:
+            saved = open_model_file(args.checkpoint)
+        except CheckpointError:
+            raise  # it names the file, and the command's error line reports it
+        except (ValueError, TypeError) as err:  # a model the file describes badly
+            raise CommandError(f"{args.checkpoint}: {err}") from None
+    model, recipe = saved.model, saved.recipe
     if args.precision is not None:
         settings = (str(args.precision), False)
         print(f"precision {args.precision}, plain memory format (--precision)")
     else:  # the paper's files and older checkpoints record fp32 in the plain format
-        settings = (str(state.get("precision", "fp32")), bool(state.get("channels_last")))
+        settings = (saved.precision, saved.channels_last)
         layout = "channels_last" if settings[1] else "plain memory format"
         print(f"precision {settings[0]}, {layout} (as the run trained; --precision fp32 "
               "for the exact figures)")  # fmt: skip
-    if state.get("exported"):
-        summary = state["exported"]
+    if saved.exported:
+        summary = saved.exported
         print(f"weights: exported, epoch {summary.get('weights_epoch')} of "
               f"{summary.get('epochs')} ({summary.get('weights')})")  # fmt: skip
-    elif (state.get("averaged_model") or {}).get("updates"):
+    elif saved.averaged:
         print(f"weights: the run's moving average of its weights (ema_decay {recipe.ema_decay})")
     if settings[1]:
         model = model.to(memory_format=torch.channels_last)
-    return model.to(device).eval(), recipe, metadata, device, settings
+    return model.to(device).eval(), recipe, saved.metadata, device, settings
 
 
 def _with_views(model: nn.Module, recipe: Recipe) -> nn.Module:

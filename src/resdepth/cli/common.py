@@ -108,7 +108,7 @@ def add_logger_options(
 
 def build_loggers(args: argparse.Namespace, out: Path, experiment: str) -> list[Any]:
     """The callbacks that ``--logger`` asks for, writing under the run folder ``out``."""
-    from ..training import JsonLinesLogger, MlflowLogger, TensorBoardLogger
+    from ..tracking import JsonLinesLogger, MlflowLogger, TensorBoardLogger
 
     loggers: list[Any] = []
     for kind in dict.fromkeys(args.logger or ()):

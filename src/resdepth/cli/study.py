@@ -8,8 +8,7 @@ from pathlib import Path
 
 from ..errors import CommandError, ResumeMismatchError, RunFailed, RunInterrupted
 from ..recipes import get_recipe
-from ..study import plan_study, plot_study, run_study, study_report
-from ..training import StudyDir
+from ..study import StudyDir, plan_study, plot_study, run_study, study_report
 from .common import build_loggers, describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["parse_shapes", "study_command"]

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import RunDir, RunMetadata, load_checkpoint
 from ..errors import CommandError, ResumeMismatchError, RunFailed
 from ..models import count_parameters, depth, get_model
 from ..recipes import Recipe, get_recipe
 from ..seeding import seed_everything
-from ..training import RunDir, RunMetadata, Trainer, load_checkpoint
+from ..training import Trainer
 from .common import build_loggers, describe_os_error, load_data, parse_device, user_input
 
 __all__ = ["train_command"]

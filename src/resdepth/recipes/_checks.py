@@ -4,7 +4,7 @@ augmentation and mixing when it is made: each names the recipe and the field."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -20,8 +20,48 @@ from .components import (
     keyword_names,
 )
 
-if TYPE_CHECKING:
-    from .recipe import Recipe
+
+class Recipe(Protocol):
+    """What the checks read of a :class:`~resdepth.recipes.Recipe` (a protocol, so that
+    this module and the recipe's need not import each other)."""
+
+    @property
+    def name(self) -> Any: ...
+
+    @property
+    def optimizer(self) -> Any: ...
+
+    @property
+    def optimizer_kwargs(self) -> Any: ...
+
+    @property
+    def scheduler(self) -> Any: ...
+
+    @property
+    def scheduler_kwargs(self) -> Any: ...
+
+    @property
+    def scheduler_interval(self) -> Any: ...
+
+    @property
+    def monitor(self) -> Any: ...
+
+    @property
+    def eval_every(self) -> Any: ...
+
+    @property
+    def augment(self) -> Any: ...
+
+    @property
+    def mixing(self) -> Any: ...
+
+    @property
+    def mixing_kwargs(self) -> Any: ...
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any: ...
+
+    def build_mixing(self, num_classes: int) -> Any: ...
+
 
 __all__ = ["METRICS", "check_augment", "check_mixing", "check_optimizer", "check_schedule"]
 

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..training import History, StudyDir
+from ..artifacts import History
+from .folder import StudyDir
 from .paper_results import PAPER_RESULTS
 
 __all__ = ["plot_history", "plot_study"]

@@ -10,8 +10,9 @@ import os
 from typing import Any
 
 from .._atomic import atomic_write
+from ..artifacts import History, RunMetadata, load_checkpoint
 from ..errors import StudySettingsError
-from ..training import History, RunMetadata, StudyDir, load_checkpoint
+from .folder import StudyDir
 
 __all__ = ["REPORT_COLUMNS", "study_report"]
 

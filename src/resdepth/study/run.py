@@ -20,20 +20,14 @@ from typing import Any
 import torch
 
 from .._validate import int_in_range, is_int
+from ..artifacts import History, RunMetadata
 from ..data import Dataset
 from ..errors import StudySettingsError
 from ..models import BLOCKS, ResNet
 from ..recipes import Recipe, get_recipe
 from ..seeding import seed_everything
-from ..training import (
-    ComputeSettings,
-    History,
-    RunMetadata,
-    StudyDir,
-    Trainer,
-    mapping_differences,
-    resolve_settings,
-)
+from ..training import ComputeSettings, Trainer, mapping_differences, resolve_settings
+from .folder import StudyDir
 from .plan import StudyShape
 from .report import study_report
 

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_write
-from .evaluation import autocast
+from .devices import autocast
 
 __all__ = ["CACHE_ENV", "cache_key", "cache_path", "step_times"]
 

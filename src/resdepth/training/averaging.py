@@ -12,7 +12,7 @@ moment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -20,10 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .._validate import float_in_range
 from ..transforms import ViewAverage
 from . import distributed as dist
-from .evaluation import unwrap_model
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
+from .devices import unwrap_model
 
 __all__ = ["WeightAveraging", "inference_module"]
 
@@ -67,12 +64,6 @@ class WeightAveraging:
         self.averaged.module.float()  # floating tensors only: integer counts stay as they are
         self.averaged.eval()
 
-    @classmethod
-    def for_trainer(cls, t: Trainer) -> WeightAveraging | None:
-        """The averaging trainer ``t``'s recipe asks for, or ``None``."""
-        decay = t.recipe.ema_decay
-        return cls(unwrap_model(t.model), decay) if decay is not None else None
-
     @property
     def module(self) -> nn.Module:
         """The averaged model (a copy of the trained one's structure)."""
@@ -110,13 +101,12 @@ class WeightAveraging:
         self.averaged.n_averaged.fill_(self.updates)
 
 
-def inference_module(t: Trainer) -> nn.Module:
-    """The module trainer ``t`` evaluates and predicts with: the averaged weights once
-    there are any, else the trained ones; over the recipe's ``test_views`` if it sets any."""
-    averaging = t._averaging
-    if averaging is not None and averaging.updates > 0:
-        net = averaging.module
-    else:
-        net = unwrap_model(t._net)
-    views = t.recipe.test_views
+def inference_module(
+    averaging: WeightAveraging | None, net: nn.Module, views: str | None
+) -> nn.Module:
+    """The module a run evaluates and predicts with: the averaged weights once there
+    are any, else the trained ``net`` (unwrapped); over the recipe's test ``views`` if
+    it sets any."""
+    averaged = averaging is not None and averaging.updates > 0
+    net = averaging.module if averaging is not None and averaged else unwrap_model(net)
     return ViewAverage(net, views) if views is not None else net

@@ -4,6 +4,7 @@ given the recipe's per-batch transform and batch mixing on the device, as a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -11,12 +12,24 @@ import torch
 from torch import Tensor
 
 from .._protocols import BatchMixing, ImageTransform
-from .._validate import check_unit_range, image_batch
+from .._validate import check_unit_range, image_batch, positive_int
 from ..data import Dataset, DeviceLoader, from_dataset
 from ..recipes import Recipe
 from . import distributed as dist
 
-__all__ = ["RecipeBatches", "check_reiterable", "recipe_batches", "recipe_loader"]
+__all__ = [
+    "Batches",
+    "RecipeBatches",
+    "RecipeData",
+    "check_fit_inputs",
+    "check_reiterable",
+    "recipe_batches",
+    "recipe_loader",
+]
+
+
+#: What a Trainer trains and evaluates on: ``(images, labels)`` batches.
+Batches = Iterable[tuple[Tensor, Tensor]]
 
 
 def check_reiterable(name: str, batches: object, passes: int) -> None:
@@ -146,3 +159,61 @@ def recipe_loader(
         channels_last=channels_last, classes=classes,
         alternating_flip=train and recipe.alternating_flip,
     )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeData:
+    """How a trainer turns data into batches of its recipe: device loaders of data sets
+    and tensors, and a user's batches given the recipe's transform (and mixing, in
+    training).  The memory format is not set here: the step sets it, once chosen."""
+
+    num_classes: int
+    device: torch.device
+    compile: bool
+    seed: int
+
+    def loader(self, data: Any, recipe: Recipe, train: bool) -> DeviceLoader:
+        """A :class:`~resdepth.data.DeviceLoader` of a data set, tensors or a map-style
+        dataset (see :func:`recipe_loader`)."""
+        return recipe_loader(data, recipe, self.num_classes, self.device, train=train,
+                             compile=self.compile, seed=self.seed)  # fmt: skip
+
+    def batches(self, data: Any, recipe: Recipe, train: bool) -> Batches:
+        """``data`` as the recipe's batches: a loader as it is, a data set or ``(images,
+        labels)`` through a new loader, anything else through :func:`recipe_batches`."""
+        if isinstance(data, DeviceLoader):
+            return data
+        if isinstance(data, (Dataset, tuple)):
+            return self.loader(data, recipe, train)
+        return recipe_batches(data, recipe, self.num_classes, self.device, train=train,
+                              compile=self.compile, seed=self.seed)  # fmt: skip
+
+
+def check_fit_inputs(recipe: Recipe, train: object, val: object, epochs: object) -> None:
+    """What ``Trainer.fit`` refuses before it starts: each error names the argument."""
+    if epochs is not None:
+        positive_int("epochs", epochs)
+    if recipe.monitor and recipe.monitor.startswith("test") and val is None:
+        raise ValueError(f"recipe {recipe.name!r} monitors {recipe.monitor}: pass val=")
+    for name, data in (("train", train), ("val", val)):
+        if isinstance(data, Dataset):  # indexable, so iterable: one image at a time
+            raise TypeError(
+                f"{name} is a Dataset, which fit would go through image by image: give "
+                "loaders, trainer.fit(*trainer.build_loaders(train, val))"
+            )
+        if data is not None and hasattr(data, "__len__") and len(data) == 0:
+            raise ValueError(f"{name} has no batches ({data!r}); give it data")
+    if recipe.scheduler_interval == "batch" and not hasattr(train, "__len__"):
+        raise ValueError("a per-batch schedule needs train batches with a length")
+    if recipe.lookahead_every is not None and not hasattr(train, "__len__"):
+        raise ValueError("lookahead_every needs train batches with a length (the run's steps)")
+    if isinstance(train, DeviceLoader) and recipe.alternating_flip and not train.alternating_flip:
+        raise ValueError(
+            f"recipe {recipe.name!r} sets alternating_flip but the train loader does not flip: "
+            "make it with trainer.build_loaders(...) or DeviceLoader(..., alternating_flip=True)"
+        )
+    if isinstance(train, DeviceLoader) and recipe.mixing and train.mixing is None:
+        raise ValueError(
+            f"recipe {recipe.name!r} mixes batches ({recipe.mixing}) but the train loader "
+            "does not: make it with trainer.build_loaders(...)"
+        )

@@ -18,23 +18,25 @@ import contextlib
 import datetime
 import math
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
+from torch import nn
 
+from ..artifacts import History
 from ..data import DeviceLoader
 from . import distributed as dist
-from . import resume as resumption
-from .averaging import inference_module
-from .evaluation import autocast, to_device, unwrap_model
+from .devices import autocast, to_device
+from .run_state import RunState
+from .schedule import Schedule
 from .settings import training_batch_shape
 from .stopping import CheckpointEvery
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
+__all__ = ["Inference", "TimeBudget"]
 
-__all__ = ["TimeBudget"]
+#: What the budget evaluates with: the module, its precision and memory format.
+Inference = Callable[[], tuple[nn.Module, str, bool]]
 
 MEASURED_STEPS = 8  # timed batches after the warm-up batch, fewer in a shorter epoch
 MARGIN = 0.95  # of the budget planned for: the rest absorbs a run slower than measured
@@ -67,6 +69,13 @@ class TimeBudget:
         self._train: object = None
         self._val: Any = None
         self._loop_started = self._started
+        self._evaluate: Callable[[Any], Any] = lambda data: None
+        self._inference: Inference | None = None
+        self._history = History()
+        self._model: nn.Module | None = None
+        self._batch_size = 1
+        self._device = torch.device("cpu")
+        self.verbose = False
         self._epoch_overhead = 0.0  # seconds an epoch costs beyond its batches and evaluation
 
     @classmethod
@@ -96,39 +105,60 @@ class TimeBudget:
         return str(datetime.timedelta(seconds=round(self.seconds)))
 
     # ------------------------------------------------------------------ planning
-    def start(self, t: Trainer, train: object, val: object) -> None:
-        """Note the sizes of the run's epochs and evaluations (the clock started when the
-        budget was made, at the start of ``fit``: the precision trial counts)."""
+    def start(
+        self,
+        train: object,
+        val: object,
+        *,
+        device: torch.device,
+        model: nn.Module,
+        batch_size: int,
+        test_batch_size: int,
+        evaluate: Callable[[Any], Any],
+        inference: Inference,
+        history: History,
+        verbose: bool = False,
+    ) -> None:
+        """Note the sizes of the run's epochs and evaluations, and what planning reads:
+        ``evaluate`` (a whole evaluation, timed), ``inference`` (the module evaluations
+        use, timed on a batch of zeros) and the ``history`` (an epoch's time).  The
+        clock started when the budget was made, at the start of ``fit``: the
+        precision trial counts."""
         if not hasattr(train, "__len__"):
             raise ValueError(
                 "time_budget needs batches of known length (a DeviceLoader or a sized "
                 "DataLoader) to plan epochs; give epochs= instead"
             )
         # The fewest batches any rank has: every rank must plan at the same step.
-        fewest = dist.all_reduce_max(torch.tensor(-float(len(train)), device=t.device))
-        self._steps_per_epoch = max(1, -int(fewest))
+        self._steps_per_epoch = max(1, dist.fewest_batches(len(train), device))
         self._eval_batches = len(val) if hasattr(val, "__len__") else 0
-        self._eval_batch = t.recipe.test_batch_size
+        self._eval_batch = test_batch_size
         if isinstance(val, DeviceLoader):
             self._eval_batch = min(val.batch_size, val.images.shape[0])
         self._train, self._val = train, val
+        self._device, self._model, self._batch_size = device, model, batch_size
+        self._evaluate, self._inference, self._history = evaluate, inference, history
+        self.verbose = verbose
         self._loop_started = time.perf_counter()
 
-    def after_step(self, t: Trainer) -> None:
-        """Called after each training batch: times the first ones, then plans once."""
+    def after_step(self, run: RunState, schedule: Schedule) -> bool:
+        """Called after each training batch: times the first ones, then plans once;
+        whether it planned now."""
         if self.planned_epochs is not None:
-            return
+            return False
         self._steps += 1
         if self._steps == 1:  # the warm-up batch: allocations, first-call costs
             self._timer = time.perf_counter()
-            return
+            return False
         if self._steps - 1 == min(MEASURED_STEPS, self._steps_per_epoch - 1):
             self.step_seconds = (time.perf_counter() - self._timer) / (self._steps - 1)
             long_epochs = self._steps_per_epoch * self.step_seconds >= 0.1 * self.seconds
             if dist.all_gather_objects(long_epochs)[0]:  # under torchrun, rank 0 decides
-                self._plan(t)
+                self._plan(run, schedule)
+                return True
+        return False
 
-    def after_epoch(self, t: Trainer, evaluated: bool) -> bool:
+    def after_epoch(self, run: RunState, schedule: Schedule, evaluated: bool) -> bool:
         """Called after each epoch (its checkpoint written): plans from the first epoch's
         whole cost where the batches alone did not; whether it planned now."""
         if self.planned_epochs is not None:
@@ -137,29 +167,29 @@ class TimeBudget:
         self.eval_seconds = 0.0
         if self._val is not None:  # a whole evaluation, timed: in short epochs its
             begin = time.perf_counter()  # fixed costs outweigh the forward passes
-            t.evaluate(self._val)
+            self._evaluate(self._val)
             self.eval_seconds = time.perf_counter() - begin
         spent_evaluating = self.eval_seconds if evaluated else 0.0
         # The epoch's batches as the history timed them (all of them, not the first few).
-        batches = float(t.history[-1]["epoch_seconds"])
+        batches = float(self._history[-1]["epoch_seconds"])
         self.step_seconds = batches / self._steps_per_epoch
         self._epoch_overhead = max(0.0, wall - batches - spent_evaluating)
-        self._plan(t)
+        self._plan(run, schedule)
         return True
 
-    def _time_evaluation(self, t: Trainer) -> float:
+    def _time_evaluation(self) -> float:
         """Seconds an evaluation takes: one timed forward pass of an evaluation batch of
         zeros (no random draws, BatchNorm in eval mode), times the batches."""
-        if self._eval_batches == 0:
+        if self._eval_batches == 0 or self._inference is None or self._model is None:
             return 0.0
-        shape = training_batch_shape(self._train, unwrap_model(t.model), t.recipe.batch_size)
+        shape = training_batch_shape(self._train, self._model, self._batch_size)
         if shape is None:
             return 0.0
-        net = inference_module(t)
-        was_training, (precision, channels_last) = net.training, t._compute.for_inference()
-        x = to_device(torch.zeros(self._eval_batch, *shape[1:]), t.device, channels_last)
+        net, precision, channels_last = self._inference()
+        was_training = net.training
+        x = to_device(torch.zeros(self._eval_batch, *shape[1:]), self._device, channels_last)
         net.eval()
-        with torch.no_grad(), autocast(t.device, precision):
+        with torch.no_grad(), autocast(self._device, precision):
             net(x)  # warm-up
             begin = time.perf_counter()
             net(x)
@@ -167,21 +197,21 @@ class TimeBudget:
         net.train(was_training)
         return seconds * self._eval_batches
 
-    def _plan(self, t: Trainer) -> None:
+    def _plan(self, run: RunState, schedule: Schedule) -> None:
         if math.isnan(self.eval_seconds):
-            self.eval_seconds = self._time_evaluation(t)
-        every, epoch_steps = t.recipe.eval_every, self._steps_per_epoch
-        done = t.epoch * epoch_steps + (t._progress.step if t._progress is not None else 0)
+            self.eval_seconds = self._time_evaluation()
+        every, epoch_steps = schedule.recipe.eval_every, self._steps_per_epoch
+        done = run.steps_done(epoch_steps)
         # The epochs already finished are in elapsed(), evaluations included.  No plan
         # ends before the next epoch end: the epoch under way must finish, and a run
         # planned at an epoch's end gets one more, so that it ends evaluated.
-        shortest = t.epoch + 1
+        shortest = run.epoch + 1
 
         def expected(epochs: int) -> float:  # seconds to the end of a run of `epochs`
-            evaluations = sum(1 for e in range(t.epoch + 1, epochs + 1)
+            evaluations = sum(1 for e in range(run.epoch + 1, epochs + 1)
                               if e % every == 0 or e == epochs)  # fmt: skip
             left = (epochs * epoch_steps - done) * self.step_seconds
-            overheads = (epochs - t.epoch) * self._epoch_overhead
+            overheads = (epochs - run.epoch) * self._epoch_overhead
             return self.elapsed() + left + overheads + evaluations * self.eval_seconds
 
         epochs = shortest
@@ -189,23 +219,12 @@ class TimeBudget:
             epochs += 1
         # Under torchrun every rank takes rank 0's plan: their clocks differ a little.
         epochs = cast(int, dist.all_gather_objects(epochs)[0])
-        for _ in range(1000):  # a schedule that cannot be that short (a long warm-up)
-            try:
-                recipe, scheduler = resumption.change_length(t.recipe, t.optimizer, t.scheduler,
-                                                             epoch_steps, epochs)  # fmt: skip
-                break
-            except ValueError:
-                epochs += 1
-        else:
-            raise ValueError(f"recipe {t.recipe.name!r}: no schedule fits the time budget")
-        t.recipe, t.scheduler = recipe, scheduler
+        # The schedule changes the run's length (the fewest epochs its warm-up allows).
+        epochs = schedule.shortest_length(epoch_steps, epochs)
         self.planned_epochs = epochs
-        if t._report is not None:
-            t._report.epochs = epochs
         over = expected(epochs) > self.seconds
-        note = f"planned {epochs} epochs for the time budget of {self.describe()}"
-        t._note = f"{t._note}; {note}" if t._note else note
-        if t.progress and t.is_main:
+        run.add_note(f"planned {epochs} epochs for the time budget of {self.describe()}")
+        if self.verbose:
             print(
                 f"time budget {self.describe()}: {self.step_seconds:.3g} s a batch, "
                 f"{self.eval_seconds:.3g} s an evaluation: {epochs} epoch(s), about "

@@ -11,6 +11,7 @@ import torch.distributed as dist
 __all__ = [
     "all_gather_objects",
     "all_reduce_max",
+    "fewest_batches",
     "all_reduce_sum",
     "barrier",
     "init_from_env",
@@ -70,6 +71,14 @@ def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t
+
+
+def fewest_batches(batches: int, device: torch.device) -> int:
+    """The fewest batches any rank has in an epoch (``batches`` outside torchrun):
+    where ranks hold one batch more or less, they agree only where all take part."""
+    if not is_distributed():
+        return batches
+    return -int(all_reduce_max(torch.tensor(-float(batches), device=device)))
 
 
 def all_gather_objects(obj: object) -> list[object]:

@@ -10,19 +10,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validate import positive_int
-from ..data import Dataset, DeviceLoader
 from ..errors import NonFiniteLossError
-from ..recipes import Recipe
 
 __all__ = [
     "EpochProgress",
     "NonFiniteLossError",
-    "check_fit_inputs",
     "check_loss",
     "check_saveable",
     "describe_position",
-    "describe_row",
     "epoch_row",
     "non_finite",
 ]
@@ -121,21 +116,6 @@ def describe_position(epoch: int, progress: EpochProgress | None) -> str:
     return f"epoch {progress.epoch + 1} up to batch {progress.step}"
 
 
-def describe_row(row: dict[str, Any], epochs: int) -> str:
-    """The one line printed after an epoch."""
-    test = (
-        f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.2f}%"
-        if math.isfinite(row["test_accuracy"])
-        else "not evaluated"  # no test data, or not an epoch of the recipe's eval_every
-    )
-    return (
-        f"epoch {row['epoch']}/{epochs}  "
-        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2f}%  {test}  "
-        f"lr {row['learning_rate']:.4g}  {row['epoch_seconds']:.1f}s "
-        f"({row['images_per_second']:,.0f} img/s)"
-    )
-
-
 def non_finite(
     model: nn.Module,
     row: dict[str, Any] | None,
@@ -193,34 +173,4 @@ def check_saveable(
         raise NonFiniteLossError(
             f"{', '.join(bad[:3])}{more} became non-finite in epoch {epoch + 1}; training "
             f"stopped and {saved}"
-        )
-
-
-def check_fit_inputs(recipe: Recipe, train: object, val: object, epochs: object) -> None:
-    """What ``Trainer.fit`` refuses before it starts: each error names the argument."""
-    if epochs is not None:
-        positive_int("epochs", epochs)
-    if recipe.monitor and recipe.monitor.startswith("test") and val is None:
-        raise ValueError(f"recipe {recipe.name!r} monitors {recipe.monitor}: pass val=")
-    for name, data in (("train", train), ("val", val)):
-        if isinstance(data, Dataset):  # indexable, so iterable: one image at a time
-            raise TypeError(
-                f"{name} is a Dataset, which fit would go through image by image: give "
-                "loaders, trainer.fit(*trainer.build_loaders(train, val))"
-            )
-        if data is not None and hasattr(data, "__len__") and len(data) == 0:
-            raise ValueError(f"{name} has no batches ({data!r}); give it data")
-    if recipe.scheduler_interval == "batch" and not hasattr(train, "__len__"):
-        raise ValueError("a per-batch schedule needs train batches with a length")
-    if recipe.lookahead_every is not None and not hasattr(train, "__len__"):
-        raise ValueError("lookahead_every needs train batches with a length (the run's steps)")
-    if isinstance(train, DeviceLoader) and recipe.alternating_flip and not train.alternating_flip:
-        raise ValueError(
-            f"recipe {recipe.name!r} sets alternating_flip but the train loader does not flip: "
-            "make it with trainer.build_loaders(...) or DeviceLoader(..., alternating_flip=True)"
-        )
-    if isinstance(train, DeviceLoader) and recipe.mixing and train.mixing is None:
-        raise ValueError(
-            f"recipe {recipe.name!r} mixes batches ({recipe.mixing}) but the train loader "
-            "does not: make it with trainer.build_loaders(...)"
         )

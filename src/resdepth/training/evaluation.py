@@ -4,67 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validate import positive_int
 from ..errors import DataMismatchError
-from ..recipes import Recipe
 from . import distributed as dist
+from .devices import autocast, to_device
 
-__all__ = [
-    "PRECISIONS",
-    "autocast",
-    "evaluate_batches",
-    "model_num_classes",
-    "predict_images",
-    "to_device",
-    "unwrap_model",
-]
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module inside ``torch.compile`` and DDP wrappers (plain state-dict keys)."""
-    model = getattr(model, "_orig_mod", model)
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        model = model.module
-    return getattr(model, "_orig_mod", model)
-
-
-def model_num_classes(model: nn.Module, given: int | None, recipe: Recipe) -> int:
-    """The number of classes ``model`` predicts: ``given``, else its ``num_classes`` or
-    its ``fc`` layer's outputs; 0 if unknown and the ``recipe`` mixes no batches."""
-    if given is not None:
-        return positive_int("num_classes", given)
-    n = getattr(model, "num_classes", None) or getattr(
-        getattr(model, "fc", None), "out_features", None
-    )
-    if n is None and recipe.mixing is not None:
-        raise ValueError(
-            f"cannot tell the number of classes of {type(model).__name__} for the batch "
-            f"mixing of recipe {recipe.name!r}: pass Trainer(..., num_classes=N)"
-        )
-    return int(n or 0)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """Autocast to the precision's dtype on ``device`` (nothing for fp32)."""
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def to_device(x: Tensor, device: torch.device, channels_last: bool) -> Tensor:
-    """A batch of images on ``device`` (without waiting for the copy), in channels_last
-    memory format when asked (faster convolutions on tensor-core GPUs)."""
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+__all__ = ["evaluate_batches", "predict_images"]
 
 
 @contextlib.contextmanager

@@ -3,13 +3,14 @@ interval elsewhere (a log file, CI, a notebook), and an estimate of the run's le
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import IO, Any
 
 from .epoch import EpochProgress
 
-__all__ = ["ProgressReport", "duration"]
+__all__ = ["ProgressReport", "describe_row", "duration"]
 
 # The estimate waits for this many batches: the first ones are slower (allocation,
 # compilation), and a few more make the rate steady.
@@ -143,3 +144,18 @@ class ProgressReport:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def describe_row(row: dict[str, Any], epochs: int) -> str:
+    """The one line printed after an epoch."""
+    test = (
+        f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.2f}%"
+        if math.isfinite(row["test_accuracy"])
+        else "not evaluated"  # no test data, or not an epoch of the recipe's eval_every
+    )
+    return (
+        f"epoch {row['epoch']}/{epochs}  "
+        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2f}%  {test}  "
+        f"lr {row['learning_rate']:.4g}  {row['epoch_seconds']:.1f}s "
+        f"({row['images_per_second']:,.0f} img/s)"
+    )

@@ -1,36 +1,38 @@
 """What a checkpoint promises about its run, the check that a resume keeps that promise,
-and re-planning a schedule when a resumed run is given another length."""
+each rank's share of a checkpoint, and the checkpoint gathered from the parts that
+own its entries (:class:`~resdepth.artifacts.CheckpointKeys`)."""
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..artifacts import CheckpointKeys as Keys
+from ..artifacts import History, RunDir, RunMetadata
 from ..data import DeviceLoader
 from ..errors import ResumeMismatchError
 from ..recipes import Recipe
 from . import distributed as dist
 from .batches import RecipeBatches
-from .evaluation import unwrap_model
-from .run_dir import RunDir
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
+from .budget import TimeBudget
+from .lookahead import Lookahead
+from .prepare import PreparedRun
+from .run_state import RunState
+from .schedule import Schedule
 
 __all__ = [
+    "check_resumable",
+    "checkpoint_state",
+    "restore_checkpoint",
+    "checkpoint_to_resume",
     "describe_run",
     "mapping_differences",
-    "change_length",
-    "check_resumable",
-    "checkpoint_to_resume",
     "rank_state",
-    "replan_schedule",
     "restore_rank_state",
     "run_differences",
 ]
@@ -182,45 +184,28 @@ def check_resumable(
     return allowed if allow_other_data else []
 
 
-def replan_schedule(
-    recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int, steps_taken: int
-) -> Any:
-    """The scheduler of an uninterrupted run of ``recipe``'s length, ``steps_taken`` steps in.
-
-    The scheduler is built on the optimizer's initial rates and stepped forward as the
-    uninterrupted run would have stepped it, so the rate from here on is exactly that
-    run's: for a cosine, ``lr(e) = base * (1 + cos(pi * e / epochs)) / 2``.  Not for
-    schedules that follow a metric (their state does not depend on the length).
-    """
-    for group in optimizer.param_groups:
-        group["lr"] = group.get("initial_lr", group["lr"])
-    scheduler = recipe.build_scheduler(optimizer, steps_per_epoch)
-    if scheduler is None:
-        return scheduler
-    with warnings.catch_warnings():
-        # No optimizer step happens in between; torch warns about that order.
-        warnings.simplefilter("ignore", UserWarning)
-        for _ in range(steps_taken):
-            scheduler.step()
-    return scheduler
-
-
-def rank_state(trainer: Trainer, train: object) -> dict[str, Any]:
-    """This rank's share of a checkpoint of ``trainer``: the ``train`` loader's position
-    and random streams (a :class:`~resdepth.data.DeviceLoader`, or the augmentation
-    stream of a user's batches; ``None`` for other batches), the torch generators, the
-    lookahead's slow copy where there is one (under DDP its BatchNorm statistics differ
-    between ranks) and, under DDP, the model's buffers and the epoch's running sums."""
-    device = trainer.device
+def rank_state(
+    train: object,
+    device: torch.device,
+    model: nn.Module,
+    lookahead: Lookahead | None,
+    progress: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """This rank's share of a checkpoint: the ``train`` loader's position and random
+    streams (a :class:`~resdepth.data.DeviceLoader`, or the augmentation stream of a
+    user's batches; ``None`` for other batches), the torch generators, the lookahead's
+    slow copy where there is one (under DDP its BatchNorm statistics differ between
+    ranks) and, under DDP, the (unwrapped) ``model``'s buffers and this rank's
+    ``progress``, the epoch's running sums."""
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    state = {
+    state: dict[str, Any] = {
         "loader": train.state_dict() if isinstance(train, (DeviceLoader, RecipeBatches)) else None,
         "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
     }
-    if trainer.lookahead is not None:
-        lookahead = trainer.lookahead.state_dict()
-        lookahead["slow"] = [t.cpu() for t in lookahead["slow"]]  # see the CPU note below
-        state["lookahead"] = lookahead
+    if lookahead is not None:
+        slow = lookahead.state_dict()
+        slow["slow"] = [t.cpu() for t in slow["slow"]]  # see the CPU note below
+        state["lookahead"] = slow
     if dist.is_distributed():
         # Within an epoch DDP's ranks hold different buffers (each updates BatchNorm's
         # running statistics with its own batch, and DDP under Join broadcasts the
@@ -228,8 +213,6 @@ def rank_state(trainer: Trainer, train: object) -> dict[str, Any]:
         # losses; they agree only at the epoch's end. A mid-epoch stop keeps each.
         # On the CPU: all_gather_object unpickles a CUDA tensor onto the GPU it came
         # from, which on another rank is not its own (or not visible at all).
-        model = unwrap_model(trainer.model)
-        progress = trainer._progress.state_dict() if trainer._progress is not None else None
         state["buffers"] = {n: b.detach().cpu().clone() for n, b in model.named_buffers()}
         state["progress"] = progress and {
             k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in progress.items()
@@ -238,66 +221,117 @@ def rank_state(trainer: Trainer, train: object) -> dict[str, Any]:
 
 
 def restore_rank_state(
-    trainer: Trainer, state: Mapping[str, Any], train: object
+    state: Mapping[str, Any],
+    train: object,
+    device: torch.device,
+    model: nn.Module,
+    lookahead: Lookahead | None,
 ) -> dict[str, Any] | None:
-    """Put this rank's loader, generators and buffers back where :func:`rank_state`
-    found them, from the checkpoint ``state``; this rank's state of the epoch under
-    way (``None`` between epochs)."""
-    own = state["ranks"][dist.rank()]
+    """Put this rank's loader, generators, buffers (of the unwrapped ``model``) and
+    lookahead back where :func:`rank_state` found them, from the checkpoint ``state``;
+    this rank's state of the epoch under way (``None`` between epochs)."""
+    own = state[Keys.RANKS][dist.rank()]
     if isinstance(train, (DeviceLoader, RecipeBatches)) and own["loader"] is not None:
         train.load_state_dict(own["loader"])
     torch.set_rng_state(own["rng"]["torch"].cpu())
-    if own["rng"]["cuda"] is not None and trainer.device.type == "cuda":
-        torch.cuda.set_rng_state(own["rng"]["cuda"].cpu(), trainer.device)
+    if own["rng"]["cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(own["rng"]["cuda"].cpu(), device)
     if own.get("buffers") is not None:
         with torch.no_grad():
-            for name, buffer in unwrap_model(trainer.model).named_buffers():
+            for name, buffer in model.named_buffers():
                 if name in own["buffers"]:
                     buffer.copy_(own["buffers"][name])
-    if trainer.lookahead is not None and own.get("lookahead") is not None:
-        trainer.lookahead.load_state_dict(own["lookahead"])
+    if lookahead is not None and own.get("lookahead") is not None:
+        lookahead.load_state_dict(own["lookahead"])
     # Saved under DDP: this rank's own sums (older checkpoints hold rank 0's only).
-    progress: dict[str, Any] | None = own["progress"] if "progress" in own else state["progress"]
+    progress: dict[str, Any] | None = own["progress"] if "progress" in own else state[Keys.PROGRESS]
     return progress
 
 
-def change_length(
-    recipe: Recipe, optimizer: torch.optim.Optimizer, scheduler: Any, steps_per_epoch: int,
-    epochs: int,
-) -> tuple[Recipe, Any]:  # fmt: skip
-    """The recipe and scheduler of a run whose total length becomes ``epochs``: a schedule
-    that follows a metric keeps its state, any other is re-planned
-    (:func:`replan_schedule`) from the steps it has taken."""
-    recipe = recipe.replace(epochs=epochs)
-    if recipe.steps_on_metric:
-        return recipe, scheduler
-    taken = scheduler.last_epoch if scheduler is not None else 0
-    return recipe, replan_schedule(recipe, optimizer, steps_per_epoch, taken)
-
-
-def trainer_state(t: Trainer, train: object) -> dict[str, Any]:
-    """What :meth:`Trainer.state_dict <resdepth.training.Trainer.state_dict>` returns,
-    gathered from the parts that own it; the weight average and the time budget only
-    when the run has them, so that runs without them save what they saved before."""
+def checkpoint_state(
+    train: object,
+    *,
+    run: RunState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    history: History,
+    metadata: RunMetadata,
+    prepared: PreparedRun | None,
+    budget: TimeBudget | None,
+    device: torch.device,
+    requested: tuple[str, bool | str] = ("fp32", False),
+) -> dict[str, Any]:
+    """A checkpoint gathered from the parts that own its entries (every rank's share
+    from :func:`rank_state`): the weight average and the time budget only where the
+    run has them, so that runs without them save what they saved before.  ``model``
+    is unwrapped; before the run is ``prepared`` its settings are the ``requested``
+    ones.  Under torchrun every rank must call it."""
+    progress = run.progress.state_dict() if run.progress is not None else None
+    lookahead = prepared.lookahead if prepared is not None else None
+    mine = rank_state(train, device, model, lookahead, progress)
+    precision, channels_last = requested
+    scaler = torch.amp.GradScaler(device.type, enabled=False)  # fp16 only, once prepared
+    averaging = None
+    if prepared is not None:
+        precision, channels_last = prepared.settings.precision, prepared.settings.channels_last
+        scaler, averaging = prepared.step.scaler, prepared.averaging
     state = {
-        "epoch": t.epoch,
-        "progress": t._progress.state_dict() if t._progress is not None else None,
-        "steps_run": t._steps_run,
-        "model": unwrap_model(t.model).state_dict(),
-        "optimizer": t.optimizer.state_dict(),
-        "scheduler": t.scheduler.state_dict() if t.scheduler is not None else None,
-        "scaler": t.scaler.state_dict(),
-        "history": t.history.state_dict(),
-        "recipe": t.recipe.to_dict(),
-        "run": t._run_description(train),
-        "ranks": dist.all_gather_objects(rank_state(t, train)),
-        "precision": t.precision,
-        "channels_last": t.channels_last,
-        "metadata": t.metadata.to_dict(),
+        **run.state_dict(),
+        Keys.MODEL: model.state_dict(),
+        Keys.OPTIMIZER: optimizer.state_dict(),
+        Keys.SCHEDULER: schedule.state_dict(),
+        Keys.SCALER: scaler.state_dict(),
+        Keys.HISTORY: history.state_dict(),
+        Keys.RECIPE: schedule.recipe.to_dict(),
+        Keys.RUN: describe_run(
+            model, schedule.recipe, train, precision, dist.world_size(), channels_last
+        ),  # fmt: skip
+        Keys.RANKS: dist.all_gather_objects(mine),
+        Keys.PRECISION: precision,
+        Keys.CHANNELS_LAST: channels_last,
+        Keys.METADATA: metadata.to_dict(),
     }
-    if t._averaging is not None:
-        t._averaging.sync()  # every rank calls state_dict together
-        state["averaged_model"] = t._averaging.state_dict()
-    if t._budget is not None:
-        state["time_budget"] = t._budget.state_dict()
+    if averaging is not None:
+        averaging.sync()  # every rank calls state_dict together
+        state[Keys.AVERAGED_MODEL] = averaging.state_dict()
+    if budget is not None:
+        state[Keys.TIME_BUDGET] = budget.state_dict()
     return state
+
+
+def restore_checkpoint(
+    state: Mapping[str, Any],
+    train: object,
+    source: object,
+    allow_other_data: bool,
+    *,
+    run: RunState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    history: History,
+    prepared: PreparedRun,
+    device: torch.device,
+) -> tuple[list[str], TimeBudget | None]:
+    """Put each part back where :func:`checkpoint_state` found it, after checking that
+    the run keeps the checkpoint's settings; the data differences ``allow_other_data``
+    let through, and the time budget the checkpoint recorded (or ``None``).
+
+    Raises:
+        ResumeMismatchError: as :func:`check_resumable`.
+    """
+    settings = prepared.settings
+    current = describe_run(model, schedule.recipe, train, settings.precision,
+                           dist.world_size(), settings.channels_last)  # fmt: skip
+    allowed = check_resumable(state, current, train, source, allow_other_data)
+    model.load_state_dict(state[Keys.MODEL])
+    optimizer.load_state_dict(state[Keys.OPTIMIZER])
+    schedule.load_state_dict(state[Keys.SCHEDULER])
+    prepared.step.scaler.load_state_dict(state[Keys.SCALER])
+    history.load_state_dict(state[Keys.HISTORY])
+    if prepared.averaging is not None:
+        prepared.averaging.load_state_dict(state[Keys.AVERAGED_MODEL])
+    progress = restore_rank_state(state, train, device, model, prepared.lookahead)
+    run.load_state_dict(state, device, progress)
+    return allowed, TimeBudget.from_state(state.get(Keys.TIME_BUDGET))

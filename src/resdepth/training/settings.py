@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,14 +32,6 @@ from .._validate import choice, flag
 from ..data import DeviceLoader
 from . import autotune
 from . import distributed as dist
-from .averaging import WeightAveraging
-from .data_init import has_epoch_hooks
-from .evaluation import unwrap_model
-from .lookahead import Lookahead
-from .step import TrainStep
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
 
 __all__ = [
     "CHANNELS_LAST_CHOICES",
@@ -48,11 +40,8 @@ __all__ = [
     "DeviceCapabilities",
     "ComputeChoice",
     "check_requested",
-    "prepare",
-    "recorded_settings",
     "resolve_settings",
     "training_batch_shape",
-    "wrap_model",
 ]
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
@@ -331,57 +320,3 @@ class ComputeChoice:
         if self.settings is None:
             return "fp32", False
         return self.settings.precision, self.settings.channels_last
-
-
-def wrap_model(
-    model: nn.Module, device: torch.device, channels_last: bool, compile: bool
-) -> tuple[nn.Module, nn.parallel.DistributedDataParallel | None]:
-    """``model`` in its memory format, wrapped in DDP under torchrun and in
-    ``torch.compile`` if asked: the module to call, and the DDP wrapper (or ``None``).
-    The parameters stay the same objects, so an optimizer built on them still holds."""
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net: nn.Module = model
-    ddp = None
-    if dist.is_distributed():
-        ids = [device.index] if device.type == "cuda" else None
-        # A module whose parameters freeze in some epochs (set_epoch) leaves them unused.
-        unused = has_epoch_hooks(model)
-        net = ddp = nn.parallel.DistributedDataParallel(net, device_ids=ids,
-                                                        find_unused_parameters=unused)  # fmt: skip
-    # torch.compile returns a module that forwards to the compiled one.
-    return (cast(nn.Module, torch.compile(net)) if compile else net), ddp
-
-
-def recorded_settings(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The precision and memory format a checkpoint's run trained in (a checkpoint from
-    before channels_last was recorded reads as the plain format)."""
-    return {"precision": state.get("precision", "fp32"),
-            "channels_last": bool(state.get("channels_last", False))}  # fmt: skip
-
-
-def prepare(t: Trainer, train: object, state: Mapping[str, Any] | None = None) -> None:
-    """Resolve trainer ``t``'s precision and memory format (a resumed run's from its
-    checkpoint ``state``), then wrap its model and build its step for them: once,
-    before anything depends on them."""
-    if t._step is not None:
-        return
-    model = unwrap_model(t.model)
-    shape = training_batch_shape(train, model, t.recipe.batch_size)
-    recorded = recorded_settings(state) if state is not None else None
-    settings = t._compute.resolve(model, t.device, shape, t.recipe.build_optimizer, recorded)
-    t.precision, t.channels_last = settings.precision, settings.channels_last
-    t._net, t._ddp = wrap_model(t.model, t.device, settings.channels_last, t.compile)
-    t._averaging = WeightAveraging.for_trainer(t)  # a copy in the chosen memory format
-    every = t.recipe.lookahead_every
-    lookahead = Lookahead(model, every, t.recipe.lookahead_decay) if every is not None else None
-    t._step = TrainStep(t._net, t.optimizer, t.device, settings.precision,
-                        settings.channels_last, t.recipe.label_smoothing, t.num_classes,
-                        t.recipe.clip_grad_norm, t._averaging, lookahead)  # fmt: skip
-    t.scaler = t._step.scaler
-    t.metadata = t.metadata.replace(compute=settings.to_dict())
-    if isinstance(train, DeviceLoader):  # what an exported model's config says it takes
-        image_size = [int(n) for n in train.images.shape[1:]]
-        t.metadata = t.metadata.replace(data={**t.metadata.data, "image_size": image_size})
-    if t.progress and t.is_main:
-        print(settings.describe(), flush=True)

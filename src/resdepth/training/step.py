@@ -12,8 +12,8 @@ from torch import Tensor, nn
 
 from ..errors import DataMismatchError
 from .averaging import WeightAveraging
+from .devices import autocast, to_device, unwrap_model
 from .epoch import EpochProgress
-from .evaluation import autocast, to_device, unwrap_model
 from .lookahead import Lookahead
 
 __all__ = ["TrainStep"]

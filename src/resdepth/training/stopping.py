@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
 import torch
 
 from .._validate import is_int
+from ..artifacts import RunDir
 from . import distributed as dist
 
-__all__ = ["CheckpointEvery", "Pauses", "StopSignals"]
+__all__ = ["CheckpointEvery", "Pauses", "StopSignals", "guarded_run"]
 
 # Under DDP the ranks agree on mid-epoch checkpoints and stops every this many batches.
 _SYNC_EVERY = 16
@@ -159,3 +162,21 @@ class Pauses:
             torch.tensor(float(self.signals.requested or 0), device=self.device)
         )
         return int(flag) or None
+
+
+@contextlib.contextmanager
+def guarded_run(
+    run_dir: RunDir | None, watch_signals: bool, every: CheckpointEvery, device: torch.device
+) -> Iterator[Pauses | None]:
+    """While a ``fit`` runs: the run folder locked (``run_dir``, on the main rank) and,
+    where the run saves (``watch_signals``), SIGINT and SIGTERM turned into a clean stop
+    at the next checkpoint; yields the :class:`Pauses` the loop polls (``None`` where
+    nothing is saved)."""
+    with contextlib.ExitStack() as stack:
+        if run_dir is not None:
+            stack.enter_context(run_dir.active())
+        dist.barrier()
+        pauses = None
+        if watch_signals:
+            pauses = Pauses(every, stack.enter_context(StopSignals()), device)
+        yield pauses

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +11,30 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import check_unit_range, image_batch, non_negative_float, positive_int
+from ..artifacts import CheckpointKeys as Keys
+from ..artifacts import History, RunDir, RunMetadata
 from ..data import Dataset, DeviceLoader
 from ..recipes import Recipe, get_recipe
 from . import distributed as dist
 from . import resume as resumption
 from .averaging import WeightAveraging, inference_module
-from .batches import check_reiterable, recipe_batches, recipe_loader
+from .batches import Batches, RecipeData, check_fit_inputs, check_reiterable
 from .budget import TimeBudget
 from .callbacks import Callback
 from .data_init import init_from_data
-from .epoch import EpochProgress, check_fit_inputs, check_saveable, describe_position
-from .evaluation import evaluate_batches, model_num_classes, predict_images, unwrap_model
-from .history import History
-from .loading import trainer_arguments
+from .devices import model_num_classes, unwrap_model
+from .epoch import check_saveable
+from .evaluation import evaluate_batches, predict_images
 from .lookahead import Lookahead
-from .loop import run_epoch
-from .metadata import RunMetadata
-from .progress import ProgressReport
-from .run_dir import RunDir
-from .settings import ComputeChoice, prepare
-from .step import TrainStep
-from .stopping import CheckpointEvery, Pauses, StopSignals
+from .loop import EpochLoop
+from .prepare import PreparedRun, prepare
+from .reopen import reopen_arguments
+from .run_state import RunState
+from .schedule import Schedule
+from .settings import ComputeChoice
+from .stopping import CheckpointEvery, Pauses, guarded_run
 
 __all__ = ["Trainer"]
-
-Batches = Iterable[tuple[Tensor, Tensor]]
 
 
 class Trainer:
@@ -52,25 +50,21 @@ class Trainer:
             bit-for-bit work), ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
             gradient scaler).  A resumed run keeps the precision it recorded.
         channels_last: ``"auto"`` (chosen with the precision), ``True`` or ``False``.
-        autotune: let ``"auto"`` time a short trial on a CPU (cached), else follow
-            the CPU's capabilities alone.
-        compile: wrap the model in ``torch.compile``, and apply the train-time
-            augmentation and batch mixing through it too.
+        autotune: let ``"auto"`` time a short trial on a CPU (cached).
+        compile: ``torch.compile`` the model, augmentation and batch mixing.
         out_dir: where ``history.csv``, ``last.pt`` and ``best.pt`` go (``None``: no files).
         seed: seeds the loaders :meth:`build_loaders` makes (shuffling, augmentation
             and batch mixing).  Seed the model's initialisation yourself, before
             building it, with :func:`resdepth.seed_everything`.
-        progress: report progress on standard error (a bar on a terminal, else a
-            plain line every ``progress_every`` seconds, and the expected duration
-            after the first batches) and print a summary line per epoch.
+        progress: report progress on standard error (a bar on a terminal, else a line
+            every ``progress_every`` seconds) and print a summary line per epoch.
         progress_every: seconds between progress lines when standard error is not a
             terminal (a log file, CI, a notebook).
         callbacks: :class:`Callback` objects.
         metadata: what checkpoints record about the run (a
-            :class:`~resdepth.training.RunMetadata`, or a mapping of its fields).  By
-            default the model is recorded by its ``ResNet(...)`` arguments when it is
-            a ResNet, so that :meth:`from_checkpoint` and ``resdepth eval`` rebuild it;
-            the class names, seed and device are filled in from the run.
+            :class:`~resdepth.artifacts.RunMetadata` or a mapping of its fields); by
+            default a ResNet's arguments, so that :meth:`from_checkpoint` and
+            ``resdepth eval`` rebuild it, and the run's classes, seed and device.
         num_classes: the model's number of outputs, for models that do not say
             (resdepth's have ``num_classes``; others are read from an ``fc`` layer).
             Batch mixing needs it.
@@ -120,60 +114,70 @@ class Trainer:
             raise TypeError(f"recipe must be a name or a Recipe, got {type(recipe).__name__}")
         self.checkpoint_every = CheckpointEvery.parse(checkpoint_every)
         device = dist.init_from_env(torch.device(device) if device is not None else None)
-        if device is None:
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.device, self.recipe, self.seed, self.progress = device, recipe, seed, progress
+        device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device, self.seed, self.progress = device, seed, progress
+        # As requested until training resolves "auto" (a TrainerView reads them).
         self.precision, self.channels_last = self._compute.precision, self._compute.channels_last
         self.progress_every = non_negative_float("progress_every", progress_every)
-        self._report: ProgressReport | None = None
         self.callbacks = list(callbacks)
         if not isinstance(metadata, RunMetadata):
             metadata = RunMetadata.from_dict(metadata)
         self.metadata = metadata.describing(model).replace(device=str(device), seed=seed)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self._run_dir = RunDir(self.out_dir) if self.out_dir is not None else None
+        self.run_dir = RunDir(self.out_dir) if self.out_dir is not None else None
         self.is_main = dist.rank() == 0
         self.model = model.to(device)
         self.num_classes = model_num_classes(model, num_classes, recipe)
-        # Wrapped (memory format, DDP, compile) once the precision is resolved: _prepare.
-        self._net: nn.Module = self.model
-        self._ddp: nn.parallel.DistributedDataParallel | None = None
-        self._step: TrainStep | None = None
-        self._averaging: WeightAveraging | None = None  # the recipe's ema_decay, once prepared
-        self._budget: TimeBudget | None = None
         self.compile = compile
+        self._data = RecipeData(self.num_classes, device, compile, seed)
         self.optimizer = recipe.build_optimizer(self.model)
-        self.scheduler: Any = None
-        self.scaler = torch.amp.GradScaler(device.type, enabled=False)
         self.history = History()
-        self.epoch = 0  # completed epochs
-        self._progress: EpochProgress | None = None  # the epoch under way, or a resumed one
-        self._steps_run = 0  # batches trained in this run, across epochs and resumes
-        self._note = ""  # goes into the next history row
+        self.scaler = torch.amp.GradScaler(device.type, enabled=False)  # the step's, once prepared
+        self._schedule = Schedule(recipe, self.optimizer)
+        self.run_state = RunState()  # where the run stands: the loop moves it on
+        # Once the precision is resolved (when training starts): the wrapped network,
+        # the step, the weight average.
+        self._prepared: PreparedRun | None = None
+        self._budget: TimeBudget | None = None
         self._started = False  # fit has run (or resumed) on this trainer
+
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe the run follows; its ``epochs`` is the run's length."""
+        return self._schedule.recipe
+
+    @recipe.setter
+    def recipe(self, recipe: Recipe) -> None:
+        self._schedule.recipe = recipe
+
+    @property
+    def scheduler(self) -> Any:
+        """The learning-rate scheduler, once training starts (else ``None``)."""
+        return self._schedule.scheduler
+
+    @property
+    def epoch(self) -> int:
+        """Completed epochs (``run_state.epoch``)."""
+        return self.run_state.epoch
 
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, device: torch.device | str | None = None, **kwargs: Any
     ) -> Trainer:
-        """A trainer holding the model of a checkpoint (or of one of the paper's model
-        files), rebuilt from what it records, with the recipe it was trained with: ready
-        to :meth:`evaluate` and :meth:`predict` (it writes no files unless ``out_dir``
-        is given).
+        """A trainer holding the model of anything :func:`~resdepth.load_model` reads,
+        with the recipe it was trained with: ready to :meth:`evaluate` and
+        :meth:`predict` (it writes no files unless ``out_dir`` is given).
 
         Raises:
-            CheckpointError: the file is not a resdepth checkpoint nor a paper model, or
-                records no way to rebuild its model (build it yourself and call
-                ``load_state_dict``).
+            CheckpointError: as :func:`~resdepth.artifacts.open_model_file`.
         """
-        return cls(**trainer_arguments(path, device=device, **kwargs))
+        return cls(**reopen_arguments(path, device=device, **kwargs))
 
     def __repr__(self) -> str:
-        return (
-            f"Trainer({type(unwrap_model(self.model)).__name__}, recipe={self.recipe.name!r}, "
-            f"device={self.device}, precision={self.precision}, epoch={self.epoch}/"
-            f"{self.recipe.epochs}, out_dir={str(self.out_dir) if self.out_dir else None!r})"
-        )
+        name, out = type(unwrap_model(self.model)).__name__, self.out_dir and str(self.out_dir)
+        return (f"Trainer({name}, recipe={self.recipe.name!r}, device={self.device}, "
+                f"precision={self.precision}, epoch={self.epoch}/{self.recipe.epochs}, "
+                f"out_dir={out!r})")  # fmt: skip
 
     def build_loaders(
         self, train: Any, val: Any = None
@@ -183,23 +187,10 @@ class Trainer:
         tensors, or a map-style dataset of ``(image, label)`` items (torchvision's, a
         Hugging Face dataset with a transform), read once into uint8 tensors by
         :func:`~resdepth.data.from_dataset`."""
-        val_loader = self._loader(val, train=False) if val is not None else None
-        return self._loader(train, train=True), val_loader
-
-    def _loader(self, data: Any, train: bool) -> DeviceLoader:
-        # The memory format is the step's to set: it is chosen when training starts.
-        loader = recipe_loader(data, self.recipe, self.num_classes, self.device, train=train,
-                               compile=self.compile, seed=self.seed)  # fmt: skip
-        if train:
-            self.metadata = self.metadata.with_classes(loader.classes)
-        return loader
-
-    def _batches(self, data: Batches, train: bool) -> Batches:
-        """A user's batches with the recipe's transform (and mixing, in training)."""
-        if isinstance(data, DeviceLoader):
-            return data
-        return recipe_batches(data, self.recipe, self.num_classes, self.device, train=train,
-                              compile=self.compile, seed=self.seed)  # fmt: skip
+        val_loader = self._data.loader(val, self.recipe, train=False) if val is not None else None
+        train_loader = self._data.loader(train, self.recipe, train=True)
+        self.metadata = self.metadata.with_classes(train_loader.classes)
+        return train_loader, val_loader
 
     def fit(
         self,
@@ -216,10 +207,9 @@ class Trainer:
         Args:
             train: a :class:`~resdepth.data.DeviceLoader` (exact resume, mid-epoch
                 checkpoints), or any re-iterable of raw ``(images, labels)`` batches (a
-                ``DataLoader``, a list): uint8 or float in [0, 1], ``(N, C, H, W)``, on
-                any device, given the recipe's transform and mixing as its own loaders
-                give them.  A one-shot iterator is refused unless one epoch is left, and
-                a :class:`~resdepth.data.Dataset` (images one by one): give
+                ``DataLoader``, a list): uint8 or float in [0, 1], ``(N, C, H, W)``,
+                given the recipe's transform and mixing.  A one-shot iterator is refused
+                unless one epoch is left, and a :class:`~resdepth.data.Dataset`: give
                 ``*trainer.build_loaders(train, val)``.
             val: evaluation batches (likewise), or ``None``.
             epochs: total epochs; schedules span this many.  On resume, ``None`` keeps
@@ -243,74 +233,98 @@ class Trainer:
         check_fit_inputs(self.recipe, train, val, epochs)
         budget = TimeBudget.parse(time_budget, epochs) if time_budget is not None else None
         given = (("train", train), ("val", val))
-        train = self._batches(train, train=True)
+        train = self._data.batches(train, self.recipe, train=True)
         steps = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
-        run_dir = self._run_dir if self.is_main else None
+        run_dir = self.run_dir if self.is_main else None
         # A trainer continuing its own run in memory needs no check; a path names the file.
         if run_dir is not None and not self._started and not isinstance(resume, (str, Path)):
             run_dir.check_can_start(resume=bool(resume))
-        with contextlib.ExitStack() as stack:
-            if run_dir is not None:
-                stack.enter_context(run_dir.active())
-            dist.barrier()
-            pauses = None
-            if self.out_dir is not None:
-                signals = stack.enter_context(StopSignals())
-                pauses = Pauses(self.checkpoint_every, signals, self.device)
+        guard = guarded_run(run_dir, self.out_dir is not None, self.checkpoint_every, self.device)
+        with guard as pauses:
             self._budget = budget  # a resumed run's recorded plan replaces it
             self._start(train, steps or 1, epochs, resume, allow_other_data)
-            if self._budget is not None:
-                self._budget.start(self, train, val)
+            loop = self._loop(pauses)
+            loop.begin(train, val)
             for name, data in given:
                 check_reiterable(name, data, self.recipe.epochs - self.epoch)
-            self._report = ProgressReport(self.progress and self.is_main, self.recipe.epochs,
-                                          self.device.type, self.progress_every)  # fmt: skip
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             while self.epoch < self.recipe.epochs:  # a time budget sets the length in epoch 1
-                row = run_epoch(self, train, val, self.epoch, pauses)
+                row = loop.run_epoch(train, val)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, row)
         for cb in self.callbacks:
             cb.on_fit_end(self, self.history)
         return self.history
 
+    def _loop(self, pauses: Pauses | None) -> EpochLoop:
+        """This fit's loop, handed the parts it works on."""
+        assert self._prepared is not None, "fit prepares the run before its loop"
+        return EpochLoop(
+            owner=self, run=self.run_state, schedule=self._schedule, prepared=self._prepared,
+            model=unwrap_model(self.model), optimizer=self.optimizer, history=self.history,
+            device=self.device, callbacks=self.callbacks, evaluate=self.evaluate,
+            inference=self._inference, save=self._save, check_saveable=self._check_saveable,
+            holds=self._holds, budget=self._budget, pauses=pauses,
+            verbose=self.progress and self.is_main, progress_every=self.progress_every,
+        )  # fmt: skip
+
     def _start(
         self, train: Batches, steps: int, epochs: int | None, resume: Any, other: bool
     ) -> None:
         if resume:
-            path = resumption.checkpoint_to_resume(resume, self._run_dir)
-            state = (self._run_dir or RunDir(path.parent)).load(path, map_location=self.device)
-            self.recipe = self.recipe.replace(epochs=int(state["recipe"]["epochs"]))
-            self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
+            path = resumption.checkpoint_to_resume(resume, self.run_dir)
+            state = (self.run_dir or RunDir(path.parent)).load(path, map_location=self.device)
+            self._schedule.start(steps, int(state[Keys.RECIPE]["epochs"]))
             data_note = self.load_state_dict(state, train, source=path, allow_other_data=other)
-            where = describe_position(self.epoch, self._progress)
-            self._note = f"resumed from {where} {data_note}".strip()
+            self.run_state.note = f"resumed from {self.run_state.position()} {data_note}".strip()
         elif not self._started:  # a fresh run: layers fitted on data, then the settings
-            self._note = init_from_data(unwrap_model(self.model), train,
-                self.recipe.build_eval_transform(), self.seed, self.device)  # fmt: skip
-            prepare(self, train)
-            self.recipe = self.recipe.replace(epochs=epochs or self.recipe.epochs)
-            self.scheduler = self.recipe.build_scheduler(self.optimizer, steps)
+            self.run_state.add_note(init_from_data(unwrap_model(self.model), train,
+                self.recipe.build_eval_transform(), self.seed, self.device))  # fmt: skip
+            self._prepare(train)
+            self._schedule.start(steps, epochs)
         self._started = True
         total = epochs or self.recipe.epochs
         if total < self.epoch:
             raise ValueError(f"epochs={total} is fewer than the {self.epoch} this run has trained")
-        if total != self.recipe.epochs:
-            note = f"length {self.recipe.epochs} -> {total} epochs"
-            self.recipe, self.scheduler = resumption.change_length(self.recipe, self.optimizer,
-                                                        self.scheduler, steps, total)  # fmt: skip
-            self._note = f"{self._note}; {note}" if self._note else note
-        if self._run_dir is not None and self.is_main:
-            self.history.to_csv(self._run_dir.history)
+        self.run_state.add_note(self._schedule.change_length(steps, total))
+        if self.run_dir is not None and self.is_main:
+            self.history.to_csv(self.run_dir.history)
+
+    def _prepare(self, train: object, state: dict[str, Any] | None = None) -> PreparedRun:
+        """Resolve the precision and memory format and build what depends on them, once."""
+        if self._prepared is None:
+            self._prepared = prepare(
+                self.model, self.optimizer, self.recipe, self.device, self._compute,
+                compile=self.compile, num_classes=self.num_classes, train=train, state=state,
+            )  # fmt: skip
+            self.metadata = self._prepared.describe(self.metadata, train)
+            settings = self._prepared.settings
+            self.precision, self.channels_last = settings.precision, settings.channels_last
+            self.scaler = self._prepared.step.scaler
+            if self.progress and self.is_main:
+                print(self._prepared.settings.describe(), flush=True)
+        return self._prepared
+
+    def _inference(self) -> tuple[nn.Module, str, bool]:
+        """The module evaluations use (the weight average, when the recipe keeps one,
+        over the recipe's test views), and its precision and memory format."""
+        net = self._prepared.net if self._prepared is not None else self.model
+        net = inference_module(self.averaging, net, self.recipe.test_views)
+        return (net, *self._compute.for_inference())
 
     @property
     def lookahead(self) -> Lookahead | None:
         """The recipe's lookahead (``lookahead_every``) once training starts, else ``None``."""
-        return self._step.lookahead if self._step is not None else None
+        return self._prepared.lookahead if self._prepared is not None else None
 
-    def _holds(self) -> str:
-        return self._run_dir.holds() if self._run_dir else "nothing is saved without out_dir"
+    @property
+    def averaging(self) -> WeightAveraging | None:
+        """The recipe's weight average (``ema_decay``) once training starts, else ``None``."""
+        return self._prepared.averaging if self._prepared is not None else None
+
+    def _holds(self) -> str:  # what the run folder holds, for error messages
+        return self.run_dir.holds() if self.run_dir else "nothing is saved without out_dir"
 
     def _check_saveable(self, epoch: int, row: dict[str, Any] | None, has_val: bool) -> None:
         check_saveable(unwrap_model(self.model), epoch, row, has_val, self._holds(), self.optimizer)
@@ -319,38 +333,33 @@ class Trainer:
         """Mean loss and accuracy (percent) over ``data``: batches, a Dataset or (images,
         labels); raw images are normalised with the recipe's evaluation transform first,
         and the recipe's ``test_views`` averaged.  Raises ``ValueError`` for no images."""
-        if isinstance(data, (Dataset, tuple)):
-            data = self._loader(data, train=False)
-        data = self._batches(data, train=False)
-        net = inference_module(self)  # the weight average, when the recipe keeps one
-        return evaluate_batches(net, data, self.device, *self._compute.for_inference())
+        data = self._data.batches(data, self.recipe, train=False)
+        net, precision, channels_last = self._inference()
+        return evaluate_batches(net, data, self.device, precision, channels_last)
 
     def predict(self, images: Tensor, batch_size: int | None = None, tta: bool = False) -> Tensor:
         """Class labels ``(N,)`` for images ``(N, C, H, W)``, uint8 or floating point in
         [0, 1]; ``tta`` averages with flipped images."""
         check_unit_range(image_batch(images))
         size = self.recipe.test_batch_size if batch_size is None else batch_size
+        net, precision, channels_last = self._inference()
         return predict_images(
-            inference_module(self), images, self.recipe.build_eval_transform(),
-            positive_int("batch_size", size), self.device, *self._compute.for_inference(), tta,
+            net, images, self.recipe.build_eval_transform(), positive_int("batch_size", size),
+            self.device, precision, channels_last, tta,
         )  # fmt: skip
 
-    def _run_description(self, train: object) -> dict[str, Any]:
-        model = unwrap_model(self.model)
-        return resumption.describe_run(model, self.recipe, train, self.precision,
-                                       dist.world_size(), self.channels_last)  # fmt: skip
-
     def state_dict(self, train: Batches | None = None) -> dict[str, Any]:
-        """Everything a resume needs, gathered from the parts that own it.
-
-        Model (without compile/DDP prefixes), optimizer, scheduler, gradient scaler,
-        history, the epoch and batch, the recipe, what the run trains on, and per rank
-        the ``train`` loader's position and random streams, the torch generators and
-        (under torchrun) the model's buffers and the epoch's running sums; the weight
-        average, lookahead and time budget's plan where there are any.  Under
-        torchrun every rank must call it.
-        """
-        return resumption.trainer_state(self, train)
+        """Everything a resume needs, gathered from the parts that own it: model
+        (without compile/DDP prefixes), optimizer, scheduler, scaler, history, where the
+        run stands, the recipe, what it trains on, and per rank the ``train`` loader's
+        position and random streams (:func:`~resdepth.training.resume.checkpoint_state`).
+        Under torchrun every rank must call it."""
+        return resumption.checkpoint_state(
+            train, run=self.run_state, model=unwrap_model(self.model), optimizer=self.optimizer,
+            schedule=self._schedule, history=self.history, metadata=self.metadata,
+            prepared=self._prepared, budget=self._budget, device=self.device,
+            requested=(self.precision, self.channels_last),
+        )  # fmt: skip
 
     def load_state_dict(
         self,
@@ -369,32 +378,23 @@ class Trainer:
                 aside), model, data, batch size, precision or number of ranks; the
                 message names each difference with its old and new value.
         """
-        prepare(self, train, state)  # the recorded precision, before comparing settings
-        allowed = resumption.check_resumable(
-            state, self._run_description(train), train, source, allow_other_data
-        )
-        unwrap_model(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.history.load_state_dict(state["history"])
-        if self._averaging is not None:
-            self._averaging.load_state_dict(state["averaged_model"])
-        self._budget = TimeBudget.from_state(state.get("time_budget")) or self._budget
-        progress = resumption.restore_rank_state(self, state, train)
-        self.epoch, self._steps_run = int(state["epoch"]), int(state["steps_run"])
-        self._progress = EpochProgress.from_state(progress, self.device) if progress else None
-        if self._run_dir is not None:
-            self._run_dir.saved = describe_position(self.epoch, self._progress)
+        allowed, budget = resumption.restore_checkpoint(
+            state, train, source, allow_other_data, run=self.run_state,
+            model=unwrap_model(self.model), optimizer=self.optimizer, schedule=self._schedule,
+            history=self.history, device=self.device,
+            prepared=self._prepare(train, state),  # the recorded precision, before comparing
+        )  # fmt: skip
+        self._budget = budget or self._budget
+        if self.run_dir is not None:
+            self.run_dir.saved = self.run_state.position()
         return "; ".join(f"on other data ({d})" for d in allowed)
 
-    def _save(self, train: Batches, best: bool) -> None:
-        if self._run_dir is None:
+    def _save(self, train: Batches, best: bool) -> None:  # the loop's `save`
+        if self.run_dir is None:
             return
         state = self.state_dict(train)
         if self.is_main:
-            self._run_dir.write(state, self.history, best=best and self._progress is None)
-        self._run_dir.saved = describe_position(self.epoch, self._progress)
-        self.checkpoint_every.saved(self._steps_run)
+            self.run_dir.write(state, self.history, best=best and self.run_state.progress is None)
+        self.run_dir.saved = self.run_state.position()
+        self.checkpoint_every.saved(self.run_state.steps_run)
         dist.barrier()

@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import save_file
 
 from resdepth import CheckpointError, ResNet, Trainer, export_model, load_model
+from resdepth.artifacts import RunMetadata, check_model_bounds, read_model_folder
+from resdepth.artifacts.export import plain_weights
 from resdepth.data import make_synthetic
-from resdepth.training import RunMetadata, check_model_bounds, read_model_folder
-from resdepth.training.export import plain_weights
 
 
 @pytest.fixture(scope="module")

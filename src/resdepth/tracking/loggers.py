@@ -7,14 +7,11 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from .._validate import is_real
-from .callbacks import Callback
-from .history import History
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
+from ..artifacts import History
+from ..training import Callback, TrainerView, current_learning_rate
 
 __all__ = ["JsonLinesLogger", "TensorBoardLogger"]
 
@@ -23,7 +20,7 @@ def _numbers(row: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in row.items() if k != "epoch" and is_real(v)}
 
 
-def _per_batch(trainer: Trainer) -> bool:
+def _per_batch(trainer: TrainerView) -> bool:
     return trainer.recipe.scheduler_interval == "batch"
 
 
@@ -38,7 +35,7 @@ class JsonLinesLogger(Callback):
         >>> import json, pathlib, tempfile
         >>> from resdepth import ResNet, Trainer
         >>> from resdepth.data import make_synthetic
-        >>> from resdepth.training import JsonLinesLogger
+        >>> from resdepth.tracking import JsonLinesLogger
         >>> path = tempfile.mkdtemp() + "/log.jsonl"
         >>> net = ResNet(layers=(1,), widths=(4,), num_classes=4)
         >>> trainer = Trainer(net, device="cpu", progress=False, callbacks=[JsonLinesLogger(path)])
@@ -61,16 +58,16 @@ class JsonLinesLogger(Callback):
         self._file.write(json.dumps(clean) + "\n")
         self._file.flush()
 
-    def on_step_end(self, trainer: Trainer, step: int) -> None:
+    def on_step_end(self, trainer: TrainerView, step: int) -> None:
         if trainer.is_main and _per_batch(trainer):
-            lr = float(trainer.optimizer.param_groups[0]["lr"])
+            lr = current_learning_rate(trainer.optimizer)
             self._write({"kind": "step", "step": step, "learning_rate": lr})
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         if trainer.is_main:
             self._write({"kind": "epoch", **row})
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, trainer: TrainerView, history: History) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -99,17 +96,17 @@ class TensorBoardLogger(Callback):
         self._writer_class = SummaryWriter
         self._writer: Any = None
 
-    def _writer_for(self, trainer: Trainer) -> Any:
+    def _writer_for(self, trainer: TrainerView) -> Any:
         if self._writer is None:
             self._writer = self._writer_class(log_dir=str(self.log_dir))
         return self._writer
 
-    def on_step_end(self, trainer: Trainer, step: int) -> None:
+    def on_step_end(self, trainer: TrainerView, step: int) -> None:
         if trainer.is_main and _per_batch(trainer):
-            lr = float(trainer.optimizer.param_groups[0]["lr"])
+            lr = current_learning_rate(trainer.optimizer)
             self._writer_for(trainer).add_scalar("learning_rate/step", lr, step)
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         if not trainer.is_main:
             return
         writer = self._writer_for(trainer)
@@ -119,7 +116,7 @@ class TensorBoardLogger(Callback):
             writer.add_scalar(tag, value, int(row["epoch"]))
         writer.flush()
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, trainer: TrainerView, history: History) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None

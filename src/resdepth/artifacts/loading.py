@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,17 +16,19 @@ from ..errors import CheckpointError, PaperCheckpointError
 from ..models import load_paper_checkpoint
 from ..recipes import Recipe, get_recipe
 from ..transforms import Compose
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointKeys, inference_weights, load_checkpoint, recorded_compute
 from .metadata import RunMetadata
 from .model_folder import is_model_folder, read_model_folder
 
 __all__ = [
+    "SavedModel",
+    "open_model_file",
+    "recipe_of",
     "checkpoint_from_paper",
     "load_eval_transform",
     "load_model",
     "model_from_state",
     "read_model_file",
-    "trainer_arguments",
 ]
 
 # The paper's runs by the model name its files begin with, and the recipe each used.
@@ -68,7 +71,9 @@ def checkpoint_from_paper(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_model_file(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """A resdepth checkpoint, one of the paper's model files, or a model folder
     (:func:`~resdepth.export_model`'s, its ``model.safetensors``, or
     ``hf-hub:owner/name``), read as a checkpoint.
@@ -79,7 +84,7 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if is_model_folder(path):
         return read_model_folder(path)
     try:
-        return load_checkpoint(path)
+        return load_checkpoint(path, map_location=map_location)
     except CheckpointError as err:
         if not Path(path).is_file():
             raise
@@ -101,8 +106,7 @@ def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint"
     """
     metadata = RunMetadata.from_dict(state.get("metadata"))
     model = metadata.build_model()
-    averaged = state.get("averaged_model") or {}
-    weights = averaged["model"] if averaged.get("updates") else state["model"]
+    weights, _ = inference_weights(state)
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:  # a size mismatch: not this model's weights
@@ -113,25 +117,58 @@ def model_from_state(state: Mapping[str, Any], source: object = "the checkpoint"
     return model
 
 
-def trainer_arguments(path: str | os.PathLike[str], **overrides: Any) -> dict[str, Any]:
-    """The :class:`~resdepth.training.Trainer` arguments that reopen a checkpoint (or one
-    of the paper's model files): its rebuilt model, its recipe and metadata, its seed,
-    the precision and memory format it trained in (fp32 for the paper's files), no
-    progress output and no mid-epoch checkpoints; ``overrides`` win."""
-    state = read_model_file(path)
-    metadata = RunMetadata.from_dict(state.get("metadata"))
-    return {
-        "model": model_from_state(state, path),
-        # The recipe as trained, stored whole: a custom recipe needs no registering here.
-        "recipe": Recipe.from_dict(state["recipe"]),
-        "metadata": metadata,
-        "seed": metadata.seed or 0,  # a reopened trainer records what the run trained with
-        "precision": state.get("precision", "fp32"),
-        "channels_last": bool(state.get("channels_last", False)),
-        "progress": False,
-        "checkpoint_every": None,
-        **overrides,
-    }
+def recipe_of(state: Mapping[str, Any]) -> Recipe:
+    """The recipe a checkpoint's run trained with, stored whole: a custom recipe needs no
+    registering to be read back."""
+    return Recipe.from_dict(state[CheckpointKeys.RECIPE])
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedModel:
+    """A model read back from a checkpoint, a paper file or a model folder
+    (:func:`open_model_file`), with what running it as the run did takes.
+
+    Attributes:
+        model: the model on the CPU in fp32, in eval mode, with its inference weights
+            (the weight average where the run kept one).
+        recipe: the recipe the run trained with (its evaluation transform, test views).
+        metadata: what the file records about its run.
+        precision: the precision the run trained in (``"fp32"`` when unrecorded).
+        channels_last: whether the run trained in channels_last.
+        averaged: whether ``model`` holds the weight average.
+        exported: a model folder's summary of its run (``None`` for a checkpoint).
+    """
+
+    model: nn.Module
+    recipe: Recipe
+    metadata: RunMetadata
+    precision: str
+    channels_last: bool
+    averaged: bool
+    exported: Mapping[str, Any] | None
+
+
+def open_model_file(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> SavedModel:
+    """Open anything :func:`read_model_file` reads for inference: the one place a saved
+    model is opened, behind :func:`load_model`, :meth:`Trainer.from_checkpoint
+    <resdepth.training.Trainer.from_checkpoint>`, ``resdepth eval`` and ``predict``.
+
+    Raises:
+        CheckpointError: the file is none of those, or its model cannot be rebuilt.
+    """
+    state = read_model_file(path, map_location)
+    precision, channels_last = recorded_compute(state)
+    return SavedModel(
+        model=model_from_state(state, path).eval(),
+        recipe=recipe_of(state),
+        metadata=RunMetadata.from_dict(state.get(CheckpointKeys.METADATA)),
+        precision=precision,
+        channels_last=channels_last,
+        averaged=inference_weights(state)[1],
+        exported=state.get("exported"),
+    )
 
 
 def load_model(
@@ -181,11 +218,7 @@ def load_model(
         >>> torch.equal(model.fc.weight, net.fc.weight), model.training
         (True, False)
     """
-    if is_model_folder(path):
-        state = read_model_folder(path)
-    else:
-        state = load_checkpoint(path, map_location=map_location)
-    model = model_from_state(state, path)
+    model = open_model_file(path, map_location).model
     if device is not None:
         model = model.to(device)
     return model.eval()
@@ -214,4 +247,4 @@ def load_eval_transform(path: str | os.PathLike[str]) -> Compose:
         >>> torch.equal(predicted, trainer.predict(images))
         True
     """
-    return Recipe.from_dict(read_model_file(path)["recipe"]).build_eval_transform()
+    return recipe_of(read_model_file(path)).build_eval_transform()

@@ -17,8 +17,9 @@ from torch import nn
 from .._atomic import atomic_write
 from ..errors import CheckpointError, ExportExistsError
 from ..recipes import Recipe
+from .checkpoint import inference_weights, recorded_compute
 from .history import History
-from .loading import model_from_state, read_model_file
+from .loading import model_from_state, read_model_file, recipe_of
 from .metadata import RunMetadata, versions
 from .model_folder import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME
 from .run_dir import RunDir
@@ -102,8 +103,7 @@ def _config(model: nn.Module, state: Mapping[str, Any], meta: RunMetadata, recip
         "format": FORMAT_VERSION,
         "metadata": meta.to_dict(),
         "recipe": recipe.to_dict(),
-        "precision": str(state.get("precision", "fp32")),
-        "channels_last": bool(state.get("channels_last", False)),
+        **dict(zip(("precision", "channels_last"), recorded_compute(state), strict=True)),
         "summary": dict(summary),
     }
     return config
@@ -198,8 +198,8 @@ def export_model(
             "describe it; save its state_dict with safetensors yourself"
         )
     model = model_from_state(state, checkpoint)
-    recipe = Recipe.from_dict(state["recipe"])
-    averaged = bool((state.get("averaged_model") or {}).get("updates"))
+    recipe = recipe_of(state)
+    averaged = inference_weights(state)[1]
     summary = _summary(state, _history(checkpoint, state), recipe, meta, averaged)
     config = _config(model, state, meta, recipe, summary)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,10 @@ import torch
 
 from resdepth import ExportExistsError, ResNet, Trainer, export_model, load_eval_transform
 from resdepth import load_model as load
+from resdepth.artifacts import History, load_checkpoint
+from resdepth.artifacts.export import plain_weights
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import History, load_checkpoint
-from resdepth.training.export import plain_weights
 
 REPO = Path(__file__).resolve().parents[2]
 MEAN, STD = (0.3, 0.4, 0.5), (0.2, 0.25, 0.3)

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from resdepth import ResNet, Trainer, load_model
+from resdepth.artifacts import RunDir
 from resdepth.data import Dataset, make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import MlflowLogger, RunDir
+from resdepth.tracking import MlflowLogger
 
-from .test_resume import _torchrun
+from ..training.test_resume import _torchrun
 
 mlflow = pytest.importorskip("mlflow")
 CLASSES = ("ant", "bee", "cat")

@@ -9,19 +9,13 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._atomic import atomic_write
+from ..artifacts import History, export_model
 from ..models import count_parameters
-from .callbacks import Callback
-from .evaluation import unwrap_model
-from .export import export_model
-from .history import History
+from ..training import Callback, TrainerView, unwrap_model
 from .loggers import _numbers
-from .run_dir import RunDir
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
 
 __all__ = ["MlflowLogger", "default_artifact_location", "store_uri"]
 
@@ -111,7 +105,7 @@ class MlflowLogger(Callback):
         >>> from mlflow import MlflowClient
         >>> from resdepth import ResNet, Trainer
         >>> from resdepth.data import make_synthetic
-        >>> from resdepth.training import MlflowLogger
+        >>> from resdepth.tracking import MlflowLogger
         >>> folder = tempfile.mkdtemp()
         >>> uri = f"sqlite:///{folder}/mlruns.db"
         >>> trainer = Trainer(ResNet(layers=(1,), widths=(4,), num_classes=3), device="cpu",
@@ -156,10 +150,10 @@ class MlflowLogger(Callback):
         self._logged_epoch = 0
 
     # ------------------------------------------------------------------ the run
-    def _run_file(self, trainer: Trainer) -> Path | None:
-        return RunDir(trainer.out_dir).mlflow_run if trainer.out_dir is not None else None
+    def _run_file(self, trainer: TrainerView) -> Path | None:
+        return trainer.run_dir.mlflow_run if trainer.run_dir is not None else None
 
-    def _recorded_run(self, trainer: Trainer) -> str | None:
+    def _recorded_run(self, trainer: TrainerView) -> str | None:
         path = self._run_file(trainer)
         if path is None or not path.is_file():
             return None
@@ -189,7 +183,7 @@ class MlflowLogger(Callback):
             return str(found.experiment_id)
         return str(created)
 
-    def _continue_run(self, trainer: Trainer, run_id: str) -> bool:
+    def _continue_run(self, trainer: TrainerView, run_id: str) -> bool:
         """Continue the recorded MLflow run; ``False`` where the store has lost it."""
         from mlflow.exceptions import MlflowException
 
@@ -210,11 +204,11 @@ class MlflowLogger(Callback):
             self._client.set_tag(run_id, "resumed.rewound_from_epoch", str(logged))
         return True
 
-    def _start_run(self, trainer: Trainer) -> None:
+    def _start_run(self, trainer: TrainerView) -> None:
         self._client = self._client_class(tracking_uri=self.tracking_uri)
         # Only a run that continues (a resume, or a second fit in memory) continues the
         # recorded MLflow run; a fresh start in the same folder gets a new one.
-        continuing = trainer.epoch > 0 or trainer._progress is not None
+        continuing = trainer.run_state.started
         run_id = self._recorded_run(trainer) if continuing else None
         if run_id is not None and self._continue_run(trainer, run_id):
             return
@@ -236,7 +230,7 @@ class MlflowLogger(Callback):
 
     # ------------------------------------------------------------------ what is logged
     @staticmethod
-    def params(trainer: Trainer) -> dict[str, str]:
+    def params(trainer: TrainerView) -> dict[str, str]:
         """The parameters logged for ``trainer``'s run, as MLflow stores them (text)."""
         meta = trainer.metadata
         values: dict[str, Any] = {
@@ -257,7 +251,7 @@ class MlflowLogger(Callback):
                 if v is not None}  # fmt: skip
         return {k: v[:_MAX_PARAM] for k, v in text.items()}
 
-    def _log_params(self, trainer: Trainer) -> None:
+    def _log_params(self, trainer: TrainerView) -> None:
         from mlflow.entities import Param, RunTag
 
         logged = self._client.get_run(self.run_id).data.params
@@ -282,7 +276,7 @@ class MlflowLogger(Callback):
             self._logged_epoch = epoch
 
     # ------------------------------------------------------------------ hooks
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         if not trainer.is_main:
             return
         self._start_run(trainer)
@@ -290,11 +284,11 @@ class MlflowLogger(Callback):
         # Epochs a crash saved but did not log (between the checkpoint and this logger).
         self._log_rows(list(trainer.history))
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, row: dict[str, Any]) -> None:
         if trainer.is_main and self.run_id is not None:
             self._log_rows([row])
 
-    def on_fit_end(self, trainer: Trainer, history: History) -> None:
+    def on_fit_end(self, trainer: TrainerView, history: History) -> None:
         if not trainer.is_main or self.run_id is None:
             return
         status = "FAILED"
@@ -306,8 +300,8 @@ class MlflowLogger(Callback):
         finally:  # never left "running" by a failed upload
             self._client.set_terminated(self.run_id, status=status)
 
-    def _log_model(self, trainer: Trainer) -> None:
-        files = RunDir(trainer.out_dir) if trainer.out_dir is not None else None
+    def _log_model(self, trainer: TrainerView) -> None:
+        files = trainer.run_dir
         source = next((p for p in (files.best, files.last) if p.is_file()), None) if files else None
         if source is None or not trainer.metadata.rebuildable:
             why = "no run folder" if source is None else "a model no config can describe"

@@ -1,5 +1,5 @@
 """Reading a model folder: ``model.safetensors`` with its ``config.json``, the layout
-timm uses on the Hugging Face Hub (:func:`~resdepth.training.export_model` writes it).
+timm uses on the Hugging Face Hub (:func:`~resdepth.artifacts.export_model` writes it).
 
 A folder may come from anyone, so nothing in it runs and nothing is allocated before
 it is checked: the config is read with a size limit and its model description checked
@@ -246,7 +246,7 @@ def read_model_folder(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A model folder (or its ``model.safetensors``, or ``hf-hub:owner/name``) as the
     contents of a checkpoint: ``model`` (the weights), ``recipe``, ``metadata``,
     ``precision`` and ``channels_last`` as the run trained, and ``exported`` (the
-    config's run summary), so that :func:`~resdepth.training.model_from_state`,
+    config's run summary), so that :func:`~resdepth.artifacts.model_from_state`,
     :func:`~resdepth.load_model` and ``resdepth eval`` read it as they read a checkpoint.
 
     Raises:

@@ -10,9 +10,9 @@ from torch import nn
 
 import resdepth
 from resdepth import CheckpointError, ResNet, RunMetadata, Trainer, load_model
+from resdepth.artifacts import RunDir, load_checkpoint
 from resdepth.data import make_synthetic
 from resdepth.models import PreActBasicBlock
-from resdepth.training import RunDir, load_checkpoint
 
 
 def _train(net: nn.Module, out: Path, **kwargs: object) -> Trainer:

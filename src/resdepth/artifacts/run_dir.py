@@ -1,13 +1,11 @@
-"""The layout of the folders resdepth writes: a run folder (:class:`RunDir`: its files,
-the check that a new run does not overwrite an old one, and the lock that keeps two
-live runs from writing into it at once) and a study folder (:class:`StudyDir`: one
-run folder per shape, the study's settings and its reports).  Every file name of
-either is spelled here and nowhere else."""
+"""The layout of a run folder (:class:`RunDir`): its files, the check that a new run
+does not overwrite an old one, and the lock that keeps two live runs from writing into
+it at once.  Every file name of a run folder is spelled here and nowhere else (a study
+folder's are in :class:`resdepth.study.StudyDir`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -15,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .._atomic import atomic_write, remove_temporaries, write_failed
-from ..errors import RunExistsError, RunLockedError, StudySettingsError
+from .._atomic import remove_temporaries, write_failed
+from ..errors import RunExistsError, RunLockedError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 
-__all__ = ["RunDir", "StudyDir"]
+__all__ = ["RunDir"]
 
 try:  # POSIX: a lock the kernel drops when its process dies, however it dies
     import fcntl
@@ -197,45 +195,3 @@ class RunDir:
         self._lock_path.unlink(missing_ok=True)
         self._lock_file.close()  # closing drops the kernel lock
         self._lock_file = None
-
-
-class StudyDir:
-    """The files of a study: one :class:`RunDir` per shape (``<folder>/<shape>/``), the
-    settings (``study.json``) and the reports (``study.csv``, ``study.md``,
-    ``study.png``)."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.settings = self.path / "study.json"
-        self.table = self.path / "study.csv"
-        self.summary = self.path / "study.md"
-        self.figure = self.path / "study.png"
-
-    def __repr__(self) -> str:
-        return f"StudyDir({str(self.path)!r})"
-
-    def run(self, shape: str) -> RunDir:
-        """The run folder of one shape."""
-        return RunDir(self.path / shape)
-
-    def read_settings(self) -> dict[str, Any] | None:
-        """The recorded settings, or ``None`` where the folder holds no study yet.
-
-        Raises:
-            StudySettingsError: ``study.json`` is not a JSON object.
-        """
-        if not self.settings.exists():
-            return None
-        try:
-            settings = json.loads(self.settings.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise StudySettingsError(f"{self.settings} is damaged ({err}); move it away "
-                                     "or choose another folder") from None  # fmt: skip
-        if not isinstance(settings, dict):
-            raise StudySettingsError(f"{self.settings} does not hold a study's settings")
-        return settings
-
-    def write_settings(self, settings: dict[str, Any]) -> None:
-        """Record the settings, atomically."""
-        with atomic_write(self.settings, "w") as f:
-            json.dump(settings, f, indent=2)

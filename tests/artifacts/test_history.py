@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from resdepth.training import COLUMNS, History
+from resdepth.artifacts import COLUMNS, History
 
 
 def test_rows_with_notes_round_trip_through_the_csv(tmp_path: Path) -> None:

@@ -1,14 +1,15 @@
 """Checkpoint files: state dicts only, written atomically, read with ``weights_only=True``.
 
-This module reads and writes files and knows nothing of what is in them beyond
-their format mark; :meth:`resdepth.Trainer.state_dict` decides the contents.
+This module reads and writes files; :meth:`resdepth.Trainer.state_dict` decides the
+contents, and :class:`CheckpointKeys` names its top-level entries once for every part
+that writes or reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,44 @@ import torch
 from .._atomic import atomic_write
 from ..errors import CheckpointError
 
-__all__ = ["FORMAT", "load_checkpoint", "save_checkpoint", "tensor_checksums"]
+__all__ = [
+    "FORMAT",
+    "CheckpointKeys",
+    "inference_weights",
+    "load_checkpoint",
+    "recorded_compute",
+    "save_checkpoint",
+    "tensor_checksums",
+]
 
 #: Marks a file as a resdepth checkpoint; bumped when the layout changes.
 FORMAT = "resdepth-checkpoint-v2"
 _OLDER_FORMATS = ("resdepth-checkpoint-v1",)
+
+
+class CheckpointKeys:
+    """The top-level entries of a training checkpoint, named once.
+
+    ``AVERAGED_MODEL`` and ``TIME_BUDGET`` are there only for runs that have them, so
+    that runs without them write what earlier releases wrote.
+    """
+
+    EPOCH = "epoch"
+    PROGRESS = "progress"  # the epoch under way, or None between epochs
+    STEPS_RUN = "steps_run"
+    MODEL = "model"
+    OPTIMIZER = "optimizer"
+    SCHEDULER = "scheduler"
+    SCALER = "scaler"
+    HISTORY = "history"
+    RECIPE = "recipe"
+    RUN = "run"  # what a resume must keep (recipe, model structure, data, settings)
+    RANKS = "ranks"  # each rank's loader position, random streams and buffers
+    PRECISION = "precision"
+    CHANNELS_LAST = "channels_last"
+    METADATA = "metadata"
+    AVERAGED_MODEL = "averaged_model"
+    TIME_BUDGET = "time_budget"
 
 
 def _tensors(value: object, name: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -109,3 +143,37 @@ def load_checkpoint(
                 f" no longer match the checksums written with them{earlier}"
             )
     return state
+
+
+def recorded_compute(state: Mapping[str, Any]) -> tuple[str, bool]:
+    """The precision and memory format a checkpoint's run trained in: what every reader
+    of a checkpoint (a resume, ``load_model``'s users, ``export_model``, ``resdepth
+    eval``) takes as the run's.  The paper's files and checkpoints from before either
+    was recorded read as fp32 in the plain format.
+
+    Examples:
+        >>> recorded_compute({"precision": "bf16", "channels_last": True})
+        ('bf16', True)
+        >>> recorded_compute({})
+        ('fp32', False)
+    """
+    precision = str(state.get(CheckpointKeys.PRECISION) or "fp32")
+    return precision, bool(state.get(CheckpointKeys.CHANNELS_LAST, False))
+
+
+def inference_weights(state: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The weights a checkpoint's model is evaluated with, and whether they are the
+    average: the weight average once it has updates (a recipe with ``ema_decay``), as
+    the run's own evaluations used, else the trained weights.
+
+    Examples:
+        >>> average = {"model": {"w": 2}, "updates": 3}
+        >>> inference_weights({"model": {"w": 1}, "averaged_model": average})
+        ({'w': 2}, True)
+        >>> inference_weights({"model": {"w": 1}, "averaged_model": {**average, "updates": 0}})
+        ({'w': 1}, False)
+    """
+    averaged = state.get(CheckpointKeys.AVERAGED_MODEL) or {}
+    if averaged.get("updates"):
+        return dict(averaged[CheckpointKeys.MODEL]), True
+    return dict(state[CheckpointKeys.MODEL]), False

@@ -10,7 +10,7 @@ import torch
 from resdepth import ResNet, Trainer
 from resdepth.data import make_synthetic
 from resdepth.recipes import get_recipe
-from resdepth.training import JsonLinesLogger, TensorBoardLogger
+from resdepth.tracking import JsonLinesLogger, TensorBoardLogger
 
 
 def _fit(callback: object, recipe: str = "fast") -> Trainer:
