@@ -14,6 +14,7 @@ build runs it, and a test fails when the README differs from its rendering::
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +104,7 @@ def plot(measurements: Sequence[Measurement], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     colours: dict[str, str] = {}
     palette = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"])
+    placed: list[tuple[float, float]] = []
     for m in sorted(measurements, key=lambda m: m.machine.rank):
         accuracy = next((r for r in m.results if r.unit == "%"), None)
         minutes = next((r for r in m.results if r.name == "wall time"), None)
@@ -116,11 +118,17 @@ def plot(measurements: Sequence[Measurement], path: Path) -> None:
         if first:
             colours[kind] = next(palette)
         colour = colours[kind]
-        ax.scatter(minutes.value * scale, accuracy.value, color=colour, s=40,
-                   label=kind if first else None)  # fmt: skip
-        ax.annotate(_label(m.what), (minutes.value * scale, accuracy.value), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        x, y = minutes.value * scale, accuracy.value
+        ax.scatter(x, y, color=colour, s=40, label=kind if first else None)
+        # Points a few percent of a decade and a point of accuracy apart would print their
+        # labels over each other: each such neighbour drawn before moves the label down.
+        near = sum(abs(math.log10(x / px)) < 0.08 and abs(y - py) < 1.5 for px, py in placed)
+        placed.append((x, y))
+        ax.annotate(_label(m), (x, y), fontsize=7, xytext=(4, 3 - 9 * near),
+                    textcoords="offset points")  # fmt: skip
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, high * 1.4)  # room for the labels of the slowest points
     ticks = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(ticks)
     ax.xaxis.set_minor_formatter(ticks)
@@ -136,8 +144,12 @@ def plot(measurements: Sequence[Measurement], path: Path) -> None:
     plt.close(fig)
 
 
-def _label(what: str) -> str:
-    """A point's label: "Speedrun" of "Speedrun: ...", "fast" of "ResNet10, fast, ..."."""
+def _label(m: Measurement) -> str:
+    """A point's label: a speedrun's recipe ("airbench94"), "Peer" of "Peer: ...", "fast"
+    of "ResNet10, fast, ..."."""
+    what = m.what
+    if m.benchmark == "speedrun" and m.recipe:
+        return m.recipe
     if ":" in what:
         return what.split(":")[0]
     parts = what.split(", ")

@@ -120,6 +120,22 @@ def test_the_comparison_has_a_column_for_each_kind_and_the_newest_entry() -> Non
     assert rst.startswith(".. list-table::") and rst.count("   * - ") == 3
 
 
+def test_runs_of_one_thing_share_a_row_whatever_their_count() -> None:
+    """A run count closing ``what`` ("3 seeds", "1 run") moves into the cell, so that one
+    seed on one machine and three on another line up in one row."""
+    three = _entry(what="Speedrun: net and recipe, CIFAR-10, 3 seeds")
+    one = _entry(**{"what": "Speedrun: net and recipe, CIFAR-10, 1 seed",
+                    "machine.amx": True, "machine.avx512_bf16": True})  # fmt: skip
+    peer = _entry(what="Peer's script, CIFAR-10, 1 run")
+    entries = [Measurement.from_dict(e) for e in (three, one, peer)]
+    table = comparison_table(entries).splitlines()
+    assert len(table) == 4, table  # header, rule, the speedrun, the peer
+    cells = [cell.strip() for cell in table[2].strip("|").split("|")]
+    assert cells == ["Speedrun: net and recipe, CIFAR-10", "88.50 +- 0.2% in 44 min (3 seeds)",
+                     "88.50 +- 0.2% in 44 min (1 seed)"]  # fmt: skip
+    assert table[3].startswith("| Peer's script, CIFAR-10 | 88.50 +- 0.2% in 44 min (1 run) |")
+
+
 def test_tables_refuse_an_unknown_style_or_column() -> None:
     entries = load_measurements()
     with pytest.raises(ValueError, match="style"):

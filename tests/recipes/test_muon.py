@@ -115,3 +115,50 @@ def test_a_recipe_names_it_and_a_schedule_scales_both_parts() -> None:
     assert sorted(others) == [pytest.approx(0.2), pytest.approx(0.2 * 64)]
     with pytest.raises(ValueError, match="muon_lr"):
         get_recipe("as1", optimizer="muon_sgd", optimizer_kwargs={"lr": 0.1, "muon_lr": -1.0})
+
+
+def test_the_muon_speedrun_recipe_gives_airbench94_muons_rates() -> None:
+    """airbench94_muon.py, on the loss summed over 2,000 images and logits scaled by
+    1/256: the head at 0.67, the BatchNorm biases at 0.053, a decay of 2e-6 per image
+    and step whatever the rate, the filters by Muon at 0.24.  The recipe states these on
+    the mean loss with logits scaled by 1/9."""
+    from resdepth.models import get_model
+
+    recipe = get_recipe("airbench94-muon")
+    assert (recipe.epochs, recipe.batch_size, recipe.lookahead_every) == (8, 2000, None)
+    net = get_model("airbench94", widths=[8, 8, 8])
+    optimizer = recipe.build_optimizer(net)
+    batch, head_scale = recipe.batch_size, net.logit_scale
+    groups = {(g["muon"], len(g["params"])): g for g in optimizer.param_groups}
+    filters = next(g for g in optimizer.param_groups if g["muon"])
+    assert (filters["lr"], filters["momentum"]) == (0.24, 0.6)
+    trained_filters = [p for p in net.parameters() if p.dim() == 4 and p.requires_grad]
+    assert {id(p) for p in filters["params"]} >= {id(p) for p in trained_filters}
+    head = next(g for g in groups.values() if any(p is net.get_classifier().weight
+                                                  for p in g["params"]))  # fmt: skip
+    norm_bias = next(g for g in groups.values() if g is not head and not g["muon"])
+    # A rate on the summed loss is the mean loss's divided by the batch; a head whose
+    # logits are scaled by c moves its function by rate * c^2 per unit of gradient.
+    assert head["lr"] / batch * (head_scale / (1 / 256)) ** 2 == pytest.approx(0.67)
+    assert norm_bias["lr"] / batch == pytest.approx(0.053, rel=1e-3)
+    for group in (head, norm_bias):  # coupled decay: rate x decay is the per-step shrink
+        assert group["lr"] * group["weight_decay"] == pytest.approx(2e-6 * batch)
+
+
+def test_the_muon_speedrun_recipe_fits_a_batch() -> None:
+    from resdepth.models import get_model
+
+    torch.manual_seed(0)
+    recipe = get_recipe("airbench94-muon")
+    net = get_model("airbench94", widths=[8, 16, 16])
+    x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    net.whiten.init_from_data(x)
+    optimizer = recipe.build_optimizer(net)
+    losses = []
+    for _ in range(8):
+        loss = nn.functional.cross_entropy(net(x), y, label_smoothing=recipe.label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses

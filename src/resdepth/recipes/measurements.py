@@ -12,6 +12,7 @@ the documentation's performance page are rendered from it, so a figure is writte
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,10 +297,15 @@ def measurements_table(
     return _render(list(columns), [[cells[c](m) for c in columns] for m in measurements], style)
 
 
+# How many runs a measurement is, where its ``what`` ends with it.
+_RUN_COUNT = re.compile(r", (\d+ (?:seeds?|runs?))$")
+
+
 def comparison_table(measurements: Iterable[Measurement], style: str = "markdown") -> str:
     """One row for each thing measured (its ``what``), one column for each kind of
     machine, each cell the newest entry's :attr:`~Measurement.headline`; "-" where that
-    kind was not measured.
+    kind was not measured.  A run count closing ``what`` (", 3 seeds", ", 1 run") goes
+    into the cell instead, so that runs of one thing share a row whatever their count.
 
     Raises:
         ValueError: for an unknown ``style``.
@@ -309,7 +315,11 @@ def comparison_table(measurements: Iterable[Measurement], style: str = "markdown
     kinds = [machine.kind for machine in machines]
     rows: dict[str, dict[str, str]] = {}
     for m in entries:  # oldest first: a newer entry replaces an older one
-        rows.setdefault(m.what, {})[m.machine.kind] = m.headline
+        count = _RUN_COUNT.search(m.what)
+        what = m.what[: count.start()] if count else m.what
+        rows.setdefault(what, {})[m.machine.kind] = (
+            f"{m.headline} ({count.group(1)})" if count else m.headline
+        )
     table = [[what, *(cells.get(kind, "-") for kind in kinds)] for what, cells in rows.items()]
     return _render([" ", *kinds] if style == "rst" else ["", *kinds], table, style)
 

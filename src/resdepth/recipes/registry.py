@@ -258,6 +258,44 @@ with DRY_BUILDS.skipped():
             ),
         )
     )
+    # airbench94 with Muon (Jordan, 2024, airbench94_muon.py): 8 epochs at batch 2,000, the
+    # filters by Muon (lr 0.24, momentum 0.6, each bank renormalised), the rest by
+    # nesterov SGD (momentum 0.85) on the summed loss at 0.67 for the head and 0.053 for
+    # the biases, decoupled decay 2e-6 per image, one linear decay to 0, no lookahead.
+    # In torch's terms on the mean loss (x 2,000) and with this network's logits scaled by
+    # 1/9 instead of 1/256 (a head rate times (9/256)^2 trains the same function): head
+    # lr 1.656, the BatchNorm biases at 64x that, weight decay 0.004 / lr per step.
+    _MUON_HEAD_LR = 0.67 * 2000 * (9 / 256) ** 2
+    register_recipe(
+        get_recipe("airbench94").replace(
+            name="airbench94-muon",
+            optimizer="muon_sgd",
+            optimizer_kwargs={
+                "lr": _MUON_HEAD_LR,
+                "momentum": 0.85,
+                "nesterov": True,
+                "weight_decay": 2e-6 * 2000 / _MUON_HEAD_LR,
+                "muon_lr": 0.24,
+                "muon_momentum": 0.6,
+            },  # fmt: skip
+            scheduler="linear",
+            scheduler_kwargs={},
+            epochs=8,
+            batch_size=2000,
+            lookahead_every=None,
+            eval_every=8,
+            source=(
+                "Jordan, 2024, airbench94_muon.py (cifar10-airbench): airbench94 with the "
+                "Muon optimizer for the filters, for the airbench94 network"
+            ),
+            description=(
+                "airbench94 with Muon: Muon for the filters, nesterov SGD for the rest at "
+                "batch 2000, BatchNorm biases at 64x the rate, linear decay per batch, label "
+                "smoothing 0.2, alternating flip + 2-pixel reflect translation, 6 test-time "
+                "views; 8 epochs"
+            ),
+        )
+    )
     register_recipe(
         _AS1.replace(
             name="cifar-strong",
