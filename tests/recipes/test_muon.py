@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from resdepth.recipes import MuonSGD, get_recipe, list_optimizers, orthogonalize
+from resdepth.recipes import MuonSGD, Recipe, get_recipe, list_optimizers, orthogonalize
 
 
 @given(rows=st.integers(2, 24), cols=st.integers(2, 24), seed=st.integers(0, 100))
@@ -117,39 +117,52 @@ def test_a_recipe_names_it_and_a_schedule_scales_both_parts() -> None:
         get_recipe("as1", optimizer="muon_sgd", optimizer_kwargs={"lr": 0.1, "muon_lr": -1.0})
 
 
-def test_the_muon_speedrun_recipe_gives_airbench94_muons_rates() -> None:
+def _muon_groups(recipe: Recipe, net: nn.Module) -> tuple[dict, dict, dict]:
+    """The filters' group, the head's and the one other (the BatchNorm biases')."""
+    groups = recipe.build_optimizer(net).param_groups
+    filters = [g for g in groups if g["muon"]]
+    head_weight = net.get_classifier().weight
+    head = [g for g in groups if any(p is head_weight for p in g["params"])]
+    rest = [g for g in groups if not g["muon"] and g not in head]
+    assert (len(filters), len(head), len(rest)) == (1, 1, 1), groups
+    return filters[0], head[0], rest[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "batch", "epochs", "muon_lr"),
+    [("airbench94-muon", 2000, 8, 0.24), ("speedrun", 1024, 8, 0.24)],
+)
+def test_the_muon_speedrun_recipes_give_airbench94_muons_rates(
+    name: str, batch: int, epochs: int, muon_lr: float
+) -> None:
     """airbench94_muon.py, on the loss summed over 2,000 images and logits scaled by
     1/256: the head at 0.67, the BatchNorm biases at 0.053, a decay of 2e-6 per image
     and step whatever the rate, the filters by Muon at 0.24.  The recipe states these on
-    the mean loss with logits scaled by 1/9."""
+    the mean loss with logits scaled by 1/9; at batch 1,024 the summed-loss rates, the
+    decay per image and Muon's rate per step stay."""
     from resdepth.models import get_model
 
-    recipe = get_recipe("airbench94-muon")
-    assert (recipe.epochs, recipe.batch_size, recipe.lookahead_every) == (8, 2000, None)
+    recipe = get_recipe(name)
+    assert (recipe.epochs, recipe.batch_size, recipe.lookahead_every) == (epochs, batch, None)
     net = get_model("airbench94", widths=[8, 8, 8])
-    optimizer = recipe.build_optimizer(net)
-    batch, head_scale = recipe.batch_size, net.logit_scale
-    groups = {(g["muon"], len(g["params"])): g for g in optimizer.param_groups}
-    filters = next(g for g in optimizer.param_groups if g["muon"])
-    assert (filters["lr"], filters["momentum"]) == (0.24, 0.6)
-    trained_filters = [p for p in net.parameters() if p.dim() == 4 and p.requires_grad]
-    assert {id(p) for p in filters["params"]} >= {id(p) for p in trained_filters}
-    head = next(g for g in groups.values() if any(p is net.get_classifier().weight
-                                                  for p in g["params"]))  # fmt: skip
-    norm_bias = next(g for g in groups.values() if g is not head and not g["muon"])
+    filters, head, norm_bias = _muon_groups(recipe, net)
+    assert filters["lr"] == pytest.approx(muon_lr) and filters["momentum"] == 0.6
+    trained_filters = {id(p) for p in net.parameters() if p.dim() == 4 and p.requires_grad}
+    assert {id(p) for p in filters["params"]} >= trained_filters
     # A rate on the summed loss is the mean loss's divided by the batch; a head whose
     # logits are scaled by c moves its function by rate * c^2 per unit of gradient.
-    assert head["lr"] / batch * (head_scale / (1 / 256)) ** 2 == pytest.approx(0.67)
+    assert head["lr"] / batch * (net.logit_scale / (1 / 256)) ** 2 == pytest.approx(0.67)
     assert norm_bias["lr"] / batch == pytest.approx(0.053, rel=1e-3)
     for group in (head, norm_bias):  # coupled decay: rate x decay is the per-step shrink
         assert group["lr"] * group["weight_decay"] == pytest.approx(2e-6 * batch)
 
 
-def test_the_muon_speedrun_recipe_fits_a_batch() -> None:
+@pytest.mark.parametrize("name", ["airbench94-muon", "speedrun"])
+def test_the_muon_speedrun_recipes_fit_a_batch(name: str) -> None:
     from resdepth.models import get_model
 
     torch.manual_seed(0)
-    recipe = get_recipe("airbench94-muon")
+    recipe = get_recipe(name)
     net = get_model("airbench94", widths=[8, 16, 16])
     x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
     net.whiten.init_from_data(x)

@@ -241,7 +241,9 @@ def test_recipes_are_values_that_no_caller_can_change() -> None:
     assert recipe.lr == 0.1
     for name in list_recipes():
         crop = next(kwargs for aug, kwargs in get_recipe(name).augment if aug == "RandomCrop")
-        assert crop["padding"] == (2 if name in {"airbench94", "airbench94-muon", "fast"} else 4)
+        assert crop["padding"] == (
+            2 if name in {"airbench94", "airbench94-muon", "fast", "speedrun"} else 4
+        )
     assert get_recipe("as1").lr == 0.1
 
 

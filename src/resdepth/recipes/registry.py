@@ -278,8 +278,7 @@ with DRY_BUILDS.skipped():
                 "muon_lr": 0.24,
                 "muon_momentum": 0.6,
             },  # fmt: skip
-            scheduler="linear",
-            scheduler_kwargs={},
+            scheduler="linear",  # from its defaults: no warm-up, down to 0
             epochs=8,
             batch_size=2000,
             lookahead_every=None,
@@ -293,6 +292,38 @@ with DRY_BUILDS.skipped():
                 "batch 2000, BatchNorm biases at 64x the rate, linear decay per batch, label "
                 "smoothing 0.2, alternating flip + 2-pixel reflect translation, 6 test-time "
                 "views; 8 epochs"
+            ),
+        )
+    )
+    # Ours, for a CPU: airbench94-muon at batch 1,024, where a CPU trains more images a
+    # second than at 2,000 (about 13% more on a 2-core AVX-512 CPU), for the same 8
+    # epochs.  The rates on the summed loss and the decay per image stay as
+    # airbench94_muon's, so the mean-loss rates halve with the batch; Muon keeps its rate
+    # per step (its step has a fixed size whatever the gradient's).  At 7 epochs it
+    # reached 90.5% with either 0.24 or 0.24 x sqrt(1024 / 2000) for Muon (1 seed each).
+    _SPEEDRUN_BATCH = 1024
+    _SPEEDRUN_HEAD_LR = 0.67 * _SPEEDRUN_BATCH * (9 / 256) ** 2
+    register_recipe(
+        get_recipe("airbench94-muon").replace(
+            name="speedrun",
+            optimizer_kwargs={
+                "lr": _SPEEDRUN_HEAD_LR,
+                "momentum": 0.85,
+                "nesterov": True,
+                "weight_decay": 2e-6 * _SPEEDRUN_BATCH / _SPEEDRUN_HEAD_LR,
+                "muon_lr": 0.24,
+                "muon_momentum": 0.6,
+            },  # fmt: skip
+            batch_size=_SPEEDRUN_BATCH,
+            source=(
+                "resdepth (ours), version 1: airbench94-muon (Jordan, 2024) at batch 1024 "
+                "for a CPU, for the airbench94 network"
+            ),
+            description=(
+                "ours, airbench94-muon at batch 1024: Muon for the filters, nesterov SGD "
+                "for the rest, BatchNorm biases at 64x the rate, linear decay per batch, "
+                "label smoothing 0.2, alternating flip + 2-pixel reflect translation, 6 "
+                "test-time views; 8 epochs"
             ),
         )
     )

@@ -15,6 +15,7 @@ busier) still ends its schedule, so it runs over by as much as it was slowed dow
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import math
 import time
@@ -33,13 +34,72 @@ from .schedule import Schedule
 from .settings import training_batch_shape
 from .stopping import CheckpointEvery
 
-__all__ = ["Inference", "TimeBudget"]
+__all__ = ["EvaluationCost", "Inference", "TimeBudget"]
 
 #: What the budget evaluates with: the module, its precision and memory format.
 Inference = Callable[[], tuple[nn.Module, str, bool]]
 
 MEASURED_STEPS = 8  # timed batches after the warm-up batch, fewer in a shorter epoch
 MARGIN = 0.95  # of the budget planned for: the rest absorbs a run slower than measured
+
+
+@dataclasses.dataclass
+class EvaluationCost:
+    """What an evaluation of a run costs, for a budget to plan with: timed whole, or
+    estimated from one forward pass.
+
+    Args:
+        val: the evaluation batches (``None``: the run does not evaluate).
+        evaluate: runs a whole evaluation of ``val``.
+        inference: the module evaluations use, with its precision and memory format.
+        model: the network, whose input size a batch of zeros takes.
+        train: the training batches, whose images give that size.
+        batch_size: the training batch size (for the shape of ``train``'s batches).
+        test_batch_size: the evaluation batch size where ``val`` does not say.
+        device: where the run is.
+    """
+
+    val: Any
+    evaluate: Callable[[Any], Any]
+    inference: Inference
+    model: nn.Module
+    train: object
+    batch_size: int
+    test_batch_size: int
+    device: torch.device
+
+    def timed(self) -> float:
+        """Seconds a whole evaluation takes, timed now (0 without ``val``): in short
+        epochs its fixed costs outweigh the forward passes."""
+        if self.val is None:
+            return 0.0
+        begin = time.perf_counter()
+        self.evaluate(self.val)
+        return time.perf_counter() - begin
+
+    def estimated(self) -> float:
+        """Seconds an evaluation takes: one timed forward pass of an evaluation batch of
+        zeros (no random draws, BatchNorm in eval mode), times the batches."""
+        batches = len(self.val) if hasattr(self.val, "__len__") else 0
+        if batches == 0:
+            return 0.0
+        shape = training_batch_shape(self.train, self.model, self.batch_size)
+        if shape is None:
+            return 0.0
+        size = self.test_batch_size
+        if isinstance(self.val, DeviceLoader):
+            size = min(self.val.batch_size, self.val.images.shape[0])
+        net, precision, channels_last = self.inference()
+        was_training = net.training
+        x = to_device(torch.zeros(size, *shape[1:]), self.device, channels_last)
+        net.eval()
+        with torch.no_grad(), autocast(self.device, precision):
+            net(x)  # warm-up
+            begin = time.perf_counter()
+            net(x)
+            seconds = time.perf_counter() - begin
+        net.train(was_training)
+        return seconds * batches
 
 
 class TimeBudget:
@@ -64,17 +124,9 @@ class TimeBudget:
         self._steps = 0  # batches trained by this process since fit began
         self._timer = 0.0
         self._steps_per_epoch = 1
-        self._eval_batches = 0
-        self._eval_batch = 1
-        self._train: object = None
-        self._val: Any = None
         self._loop_started = self._started
-        self._evaluate: Callable[[Any], Any] = lambda data: None
-        self._inference: Inference | None = None
+        self._evaluation: EvaluationCost | None = None
         self._history = History()
-        self._model: nn.Module | None = None
-        self._batch_size = 1
-        self._device = torch.device("cpu")
         self.verbose = False
         self._epoch_overhead = 0.0  # seconds an epoch costs beyond its batches and evaluation
 
@@ -108,22 +160,16 @@ class TimeBudget:
     def start(
         self,
         train: object,
-        val: object,
+        evaluation: EvaluationCost,
+        history: History,
         *,
         device: torch.device,
-        model: nn.Module,
-        batch_size: int,
-        test_batch_size: int,
-        evaluate: Callable[[Any], Any],
-        inference: Inference,
-        history: History,
         verbose: bool = False,
     ) -> None:
-        """Note the sizes of the run's epochs and evaluations, and what planning reads:
-        ``evaluate`` (a whole evaluation, timed), ``inference`` (the module evaluations
-        use, timed on a batch of zeros) and the ``history`` (an epoch's time).  The
-        clock started when the budget was made, at the start of ``fit``: the
-        precision trial counts."""
+        """Note the size of the run's epochs (``train``), and what planning reads: the
+        cost of an ``evaluation`` and the ``history`` (an epoch's time).  The clock
+        started when the budget was made, at the start of ``fit``: the precision trial
+        counts."""
         if not hasattr(train, "__len__"):
             raise ValueError(
                 "time_budget needs batches of known length (a DeviceLoader or a sized "
@@ -131,13 +177,7 @@ class TimeBudget:
             )
         # The fewest batches any rank has: every rank must plan at the same step.
         self._steps_per_epoch = max(1, dist.fewest_batches(len(train), device))
-        self._eval_batches = len(val) if hasattr(val, "__len__") else 0
-        self._eval_batch = test_batch_size
-        if isinstance(val, DeviceLoader):
-            self._eval_batch = min(val.batch_size, val.images.shape[0])
-        self._train, self._val = train, val
-        self._device, self._model, self._batch_size = device, model, batch_size
-        self._evaluate, self._inference, self._history = evaluate, inference, history
+        self._evaluation, self._history = evaluation, history
         self.verbose = verbose
         self._loop_started = time.perf_counter()
 
@@ -164,11 +204,7 @@ class TimeBudget:
         if self.planned_epochs is not None:
             return False
         wall = time.perf_counter() - self._loop_started
-        self.eval_seconds = 0.0
-        if self._val is not None:  # a whole evaluation, timed: in short epochs its
-            begin = time.perf_counter()  # fixed costs outweigh the forward passes
-            self._evaluate(self._val)
-            self.eval_seconds = time.perf_counter() - begin
+        self.eval_seconds = self._evaluation.timed() if self._evaluation is not None else 0.0
         spent_evaluating = self.eval_seconds if evaluated else 0.0
         # The epoch's batches as the history timed them (all of them, not the first few).
         batches = float(self._history[-1]["epoch_seconds"])
@@ -177,29 +213,10 @@ class TimeBudget:
         self._plan(run, schedule)
         return True
 
-    def _time_evaluation(self) -> float:
-        """Seconds an evaluation takes: one timed forward pass of an evaluation batch of
-        zeros (no random draws, BatchNorm in eval mode), times the batches."""
-        if self._eval_batches == 0 or self._inference is None or self._model is None:
-            return 0.0
-        shape = training_batch_shape(self._train, self._model, self._batch_size)
-        if shape is None:
-            return 0.0
-        net, precision, channels_last = self._inference()
-        was_training = net.training
-        x = to_device(torch.zeros(self._eval_batch, *shape[1:]), self._device, channels_last)
-        net.eval()
-        with torch.no_grad(), autocast(self._device, precision):
-            net(x)  # warm-up
-            begin = time.perf_counter()
-            net(x)
-            seconds = time.perf_counter() - begin
-        net.train(was_training)
-        return seconds * self._eval_batches
-
     def _plan(self, run: RunState, schedule: Schedule) -> None:
         if math.isnan(self.eval_seconds):
-            self.eval_seconds = self._time_evaluation()
+            evaluation = self._evaluation
+            self.eval_seconds = evaluation.estimated() if evaluation is not None else 0.0
         every, epoch_steps = schedule.recipe.eval_every, self._steps_per_epoch
         done = run.steps_done(epoch_steps)
         # The epochs already finished are in elapsed(), evaluations included.  No plan

@@ -28,7 +28,7 @@ from ..data import DeviceLoader
 from ..errors import RunInterrupted
 from . import distributed as dist
 from .batches import Batches
-from .budget import Inference, TimeBudget
+from .budget import EvaluationCost, Inference, TimeBudget
 from .callbacks import Callback, TrainerView
 from .data_init import set_epoch
 from .epoch import EpochProgress, check_loss, epoch_row
@@ -95,10 +95,11 @@ class EpochLoop:
                                      self.progress_every)  # fmt: skip
         if self.budget is not None:
             recipe = self.schedule.recipe
-            self.budget.start(train, val, device=self.device, model=self.model,
-                              batch_size=recipe.batch_size,
-                              test_batch_size=recipe.test_batch_size, evaluate=self.evaluate,
-                              inference=self.inference, history=self.history,
+            evaluation = EvaluationCost(
+                val, self.evaluate, self.inference, self.model, train, recipe.batch_size,
+                recipe.test_batch_size, self.device,
+            )  # fmt: skip
+            self.budget.start(train, evaluation, self.history, device=self.device,
                               verbose=self.verbose)  # fmt: skip
 
     def run_epoch(self, train: Batches, val: Batches | None) -> dict[str, Any]:

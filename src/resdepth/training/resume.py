@@ -257,25 +257,23 @@ def checkpoint_state(
     schedule: Schedule,
     history: History,
     metadata: RunMetadata,
+    scaler: torch.amp.GradScaler,
+    settings: tuple[str, bool | str],
     prepared: PreparedRun | None,
     budget: TimeBudget | None,
     device: torch.device,
-    requested: tuple[str, bool | str] = ("fp32", False),
 ) -> dict[str, Any]:
     """A checkpoint gathered from the parts that own its entries (every rank's share
     from :func:`rank_state`): the weight average and the time budget only where the
     run has them, so that runs without them save what they saved before.  ``model``
-    is unwrapped; before the run is ``prepared`` its settings are the ``requested``
-    ones.  Under torchrun every rank must call it."""
+    is unwrapped; ``scaler`` and ``settings`` (the precision and memory format) are
+    the run's, or before it is ``prepared`` the requested ones and a disabled scaler.
+    Under torchrun every rank must call it."""
     progress = run.progress.state_dict() if run.progress is not None else None
     lookahead = prepared.lookahead if prepared is not None else None
+    averaging = prepared.averaging if prepared is not None else None
     mine = rank_state(train, device, model, lookahead, progress)
-    precision, channels_last = requested
-    scaler = torch.amp.GradScaler(device.type, enabled=False)  # fp16 only, once prepared
-    averaging = None
-    if prepared is not None:
-        precision, channels_last = prepared.settings.precision, prepared.settings.channels_last
-        scaler, averaging = prepared.step.scaler, prepared.averaging
+    precision, channels_last = settings
     state = {
         **run.state_dict(),
         Keys.MODEL: model.state_dict(),

@@ -357,8 +357,8 @@ class Trainer:
         return resumption.checkpoint_state(
             train, run=self.run_state, model=unwrap_model(self.model), optimizer=self.optimizer,
             schedule=self._schedule, history=self.history, metadata=self.metadata,
+            scaler=self.scaler, settings=(self.precision, self.channels_last),
             prepared=self._prepared, budget=self._budget, device=self.device,
-            requested=(self.precision, self.channels_last),
         )  # fmt: skip
 
     def load_state_dict(
