@@ -306,14 +306,8 @@ with DRY_BUILDS.skipped():
     register_recipe(
         get_recipe("airbench94-muon").replace(
             name="speedrun",
-            optimizer_kwargs={
-                "lr": _SPEEDRUN_HEAD_LR,
-                "momentum": 0.85,
-                "nesterov": True,
-                "weight_decay": 2e-6 * _SPEEDRUN_BATCH / _SPEEDRUN_HEAD_LR,
-                "muon_lr": 0.24,
-                "muon_momentum": 0.6,
-            },  # fmt: skip
+            lr=_SPEEDRUN_HEAD_LR,
+            weight_decay=2e-6 * _SPEEDRUN_BATCH / _SPEEDRUN_HEAD_LR,
             batch_size=_SPEEDRUN_BATCH,
             source=(
                 "resdepth (ours), version 1: airbench94-muon (Jordan, 2024) at batch 1024 "
